@@ -75,7 +75,11 @@ impl DataError {
     }
 
     /// A structural error in `what` (a header, a manifest, a shape).
-    pub fn invalid(path: impl Into<PathBuf>, what: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid(
+        path: impl Into<PathBuf>,
+        what: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
         DataError::Invalid {
             path: path.into(),
             what,

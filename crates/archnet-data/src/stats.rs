@@ -57,7 +57,11 @@ impl std::fmt::Display for DatasetSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "samples: {}", self.count)?;
         writeln!(f, "shape:   {} (C×H×W)", shape_string(&self.shape))?;
-        writeln!(f, "pixels:  mean {:.4}, std {:.4} (scaled to [0, 1])", self.pixel_mean, self.pixel_std)?;
+        writeln!(
+            f,
+            "pixels:  mean {:.4}, std {:.4} (scaled to [0, 1])",
+            self.pixel_mean, self.pixel_std
+        )?;
         if self.classes.is_empty() {
             writeln!(f, "classes: none (unlabeled)")?;
         } else {

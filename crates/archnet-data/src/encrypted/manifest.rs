@@ -46,6 +46,10 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SplitInfo {
     pub count: usize,
+    /// Index, in the plain source dataset, of the split's first sample: split sample `i` is
+    /// source image `source_offset + i`.
+    #[serde(default)]
+    pub source_offset: usize,
     pub shards: Vec<ShardInfo>,
 }
 
@@ -93,7 +97,10 @@ impl Manifest {
     pub fn check(&self, path: &Path) -> Result<()> {
         let bad = |reason: String| Err(DataError::invalid(path, "manifest", reason));
         if self.format != FORMAT_NAME {
-            return bad(format!("format is `{}`, expected `{FORMAT_NAME}`", self.format));
+            return bad(format!(
+                "format is `{}`, expected `{FORMAT_NAME}`",
+                self.format
+            ));
         }
         if self.version != FORMAT_VERSION {
             return bad(format!(
@@ -115,7 +122,10 @@ impl Manifest {
             for shard in &split.shards {
                 // Shard names come from the writer; refuse anything that could leave the folder.
                 if shard.file.contains(['/', '\\']) || shard.file.starts_with('.') {
-                    return bad(format!("shard file name `{}` is not a plain name", shard.file));
+                    return bad(format!(
+                        "shard file name `{}` is not a plain name",
+                        shard.file
+                    ));
                 }
                 if (self.storage == Storage::Q8) != shard.quantization.is_some() {
                     return bad(format!(

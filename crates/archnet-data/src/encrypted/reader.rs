@@ -85,7 +85,12 @@ impl EncryptedDataset {
                 "split",
                 format!(
                     "no split `{name}` (the dataset has: {})",
-                    self.manifest.splits.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.manifest
+                        .splits
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         })
@@ -127,19 +132,32 @@ impl EncryptedDataset {
             channels: c,
             plane: h * w,
         };
-        let values = decode(self.manifest.storage, x.data(), layout, shard.quantization.as_ref())
-            .map_err(|e| DataError::invalid(&path, "shard", e))?;
+        let values = decode(
+            self.manifest.storage,
+            x.data(),
+            layout,
+            shard.quantization.as_ref(),
+        )
+        .map_err(|e| DataError::invalid(&path, "shard", e))?;
         let y = match st.tensor("y") {
             Ok(y) => {
                 if y.shape() != [shard.count] || y.dtype() != safetensors::Dtype::I64 {
-                    return Err(DataError::invalid(&path, "shard", "`y` is not an i64 vector of the shard's length"));
+                    return Err(DataError::invalid(
+                        &path,
+                        "shard",
+                        "`y` is not an i64 vector of the shard's length",
+                    ));
                 }
                 let classes = self.manifest.class_names.len();
                 let mut labels = Vec::with_capacity(shard.count);
                 for chunk in y.data().chunks_exact(8) {
                     let l = i64::from_le_bytes(chunk.try_into().expect("8 bytes"));
                     if l < 0 || l as usize >= classes.max(1) {
-                        return Err(DataError::invalid(&path, "shard", format!("label {l} outside the {classes} classes")));
+                        return Err(DataError::invalid(
+                            &path,
+                            "shard",
+                            format!("label {l} outside the {classes} classes"),
+                        ));
                     }
                     labels.push(l as u16);
                 }
@@ -185,10 +203,17 @@ mod tests {
 
     fn write(dir: &Path, storage: Storage, n: usize) -> Manifest {
         // 3 samples a shard: 3 × 8 values × 4 bytes = 96 bytes.
-        let mut w = EncryptedDatasetWriter::create(dir, header(storage), 96 / 4 * storage.bytes_per_value()).unwrap();
+        let mut w = EncryptedDatasetWriter::create(
+            dir,
+            header(storage),
+            96 / 4 * storage.bytes_per_value(),
+        )
+        .unwrap();
         let labels: Vec<u16> = (0..n).map(|i| (i % 3) as u16).collect();
-        w.push_batch("train", &values(n)[..5 * 8], &labels[..5]).unwrap();
-        w.push_batch("train", &values(n)[5 * 8..], &labels[5..]).unwrap();
+        w.push_batch("train", &values(n)[..5 * 8], &labels[..5])
+            .unwrap();
+        w.push_batch("train", &values(n)[5 * 8..], &labels[5..])
+            .unwrap();
         w.push_batch("validation", &values(2), &[2, 1]).unwrap();
         w.finish().unwrap()
     }
@@ -219,7 +244,11 @@ mod tests {
         let dir = t.path().join("enc");
         write(&dir, Storage::Q8, 7);
         let ds = EncryptedDataset::open(&dir).unwrap();
-        let x: Vec<f32> = ds.shards("train").unwrap().flat_map(|s| s.unwrap().x).collect();
+        let x: Vec<f32> = ds
+            .shards("train")
+            .unwrap()
+            .flat_map(|s| s.unwrap().x)
+            .collect();
         for (a, b) in x.iter().zip(values(7)) {
             assert!((a - b).abs() < 2.0 / 255.0, "{a} vs {b}");
         }
@@ -236,8 +265,17 @@ mod tests {
         bytes[last] ^= 0x40;
         std::fs::write(&shard, bytes).unwrap();
         let ds = EncryptedDataset::open(&dir).unwrap();
-        let err = ds.shards("train").unwrap().nth(1).unwrap().unwrap_err().to_string();
-        assert!(err.contains("train-00001.safetensors: checksum mismatch"), "{err}");
+        let err = ds
+            .shards("train")
+            .unwrap()
+            .nth(1)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-00001.safetensors: checksum mismatch"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -249,7 +287,10 @@ mod tests {
         let bytes = std::fs::read(&shard).unwrap();
         std::fs::write(&shard, &bytes[..bytes.len() - 3]).unwrap();
         let err = EncryptedDataset::open(&dir).unwrap_err().to_string();
-        assert!(err.contains("validation-00000.safetensors: truncated file"), "{err}");
+        assert!(
+            err.contains("validation-00000.safetensors: truncated file"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -257,8 +298,15 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("enc");
         write(&dir, Storage::F32, 7);
-        let err = EncryptedDataset::open(&dir).unwrap().split("test").unwrap_err().to_string();
-        assert!(err.contains("no split `test` (the dataset has: train, validation)"), "{err}");
+        let err = EncryptedDataset::open(&dir)
+            .unwrap()
+            .split("test")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no split `test` (the dataset has: train, validation)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -276,7 +324,10 @@ mod tests {
     #[test]
     fn existing_output_is_refused() {
         let t = tempfile::tempdir().unwrap();
-        let err = EncryptedDatasetWriter::create(t.path(), header(Storage::F32), 96).err().unwrap().to_string();
+        let err = EncryptedDatasetWriter::create(t.path(), header(Storage::F32), 96)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("output already exists"), "{err}");
     }
 }

@@ -52,7 +52,9 @@ impl std::str::FromStr for Storage {
             "f32" => Ok(Storage::F32),
             "f16" => Ok(Storage::F16),
             "q8" => Ok(Storage::Q8),
-            other => Err(format!("unknown storage `{other}` (expected f32, f16 or q8)")),
+            other => Err(format!(
+                "unknown storage `{other}` (expected f32, f16 or q8)"
+            )),
         }
     }
 }
@@ -160,7 +162,10 @@ pub(crate) fn decode(
 mod tests {
     use super::*;
 
-    const LAYOUT: SampleLayout = SampleLayout { channels: 2, plane: 3 };
+    const LAYOUT: SampleLayout = SampleLayout {
+        channels: 2,
+        plane: 3,
+    };
 
     #[test]
     fn f32_round_trip_is_exact() {
@@ -172,7 +177,9 @@ mod tests {
     #[test]
     fn q8_error_is_within_half_a_step_per_channel() {
         // two samples, channel 0 in [0, 1], channel 1 in [-10, 10]
-        let v = vec![0.0, 0.3, 1.0, -10.0, 2.0, 10.0, 0.7, 0.1, 0.9, 5.0, -3.0, 1.0];
+        let v = vec![
+            0.0, 0.3, 1.0, -10.0, 2.0, 10.0, 0.7, 0.1, 0.9, 5.0, -3.0, 1.0,
+        ];
         let (b, q) = encode(Storage::Q8, &v, LAYOUT);
         let q = q.unwrap();
         assert_eq!(q.offset, vec![0.0, -10.0]);
@@ -188,7 +195,10 @@ mod tests {
         let v = vec![0.123_456, 12.345_67, -1.0, 0.0, 2.5, 100.0];
         let (b, q) = encode(Storage::F16, &v, LAYOUT);
         assert_eq!(b.len(), 12);
-        for (a, r) in v.iter().zip(decode(Storage::F16, &b, LAYOUT, q.as_ref()).unwrap()) {
+        for (a, r) in v
+            .iter()
+            .zip(decode(Storage::F16, &b, LAYOUT, q.as_ref()).unwrap())
+        {
             assert!((a - r).abs() <= a.abs() * 1e-3, "{a} vs {r}");
         }
     }

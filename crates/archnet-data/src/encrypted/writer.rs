@@ -54,7 +54,10 @@ impl EncryptedDatasetWriter {
         if out.exists() {
             return Err(DataError::io(
                 out,
-                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "output already exists; choose a new folder"),
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "output already exists; choose a new folder",
+                ),
             ));
         }
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -64,7 +67,8 @@ impl EncryptedDatasetWriter {
         std::fs::create_dir(&tmp).map_err(|e| DataError::io(&tmp, e))?;
         let [c, h, w] = header.sample_shape;
         let sample_len = c * h * w;
-        let samples_per_shard = (shard_bytes / (sample_len * header.storage.bytes_per_value())).max(1);
+        let samples_per_shard =
+            (shard_bytes / (sample_len * header.storage.bytes_per_value())).max(1);
         Ok(EncryptedDatasetWriter {
             out: out.to_path_buf(),
             tmp,
@@ -97,6 +101,15 @@ impl EncryptedDatasetWriter {
         self.samples_per_shard
     }
 
+    /// Records that `split` starts at source image `offset` (default 0); call before its samples.
+    pub fn set_source_offset(&mut self, split: &str, offset: usize) {
+        self.manifest
+            .splits
+            .entry(split.to_string())
+            .or_default()
+            .source_offset = offset;
+    }
+
     /// Appends a batch of samples (flat, `n × C × H × W`) with their labels (empty if unlabeled)
     /// to `split`. A split must be all labeled or all unlabeled.
     pub fn push_batch(&mut self, split: &str, values: &[f32], labels: &[u16]) -> Result<()> {
@@ -104,7 +117,11 @@ impl EncryptedDatasetWriter {
             return Err(DataError::invalid(
                 &self.out,
                 "batch",
-                format!("{} values is not a whole number of {}-value samples", values.len(), self.sample_len),
+                format!(
+                    "{} values is not a whole number of {}-value samples",
+                    values.len(),
+                    self.sample_len
+                ),
             ));
         }
         let n = values.len() / self.sample_len;
@@ -117,22 +134,32 @@ impl EncryptedDatasetWriter {
             });
         }
         if split.is_empty() || !split.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(DataError::invalid(&self.out, "split name", format!("`{split}`")));
+            return Err(DataError::invalid(
+                &self.out,
+                "split name",
+                format!("`{split}`"),
+            ));
         }
         let pending = self.pending.entry(split.to_string()).or_default();
         if *pending.labeled.get_or_insert(labeled) != labeled {
-            return Err(DataError::invalid(&self.out, "batch", "a split mixes labeled and unlabeled samples"));
+            return Err(DataError::invalid(
+                &self.out,
+                "batch",
+                "a split mixes labeled and unlabeled samples",
+            ));
         }
         let mut offset = 0;
         while offset < n {
             let pending = self.pending.get_mut(split).expect("inserted above");
             let room = self.samples_per_shard - pending.values.len() / self.sample_len;
             let take = room.min(n - offset);
-            pending
-                .values
-                .extend_from_slice(&values[offset * self.sample_len..(offset + take) * self.sample_len]);
+            pending.values.extend_from_slice(
+                &values[offset * self.sample_len..(offset + take) * self.sample_len],
+            );
             if labeled {
-                pending.labels.extend_from_slice(&labels[offset..offset + take]);
+                pending
+                    .labels
+                    .extend_from_slice(&labels[offset..offset + take]);
             }
             offset += take;
             if pending.values.len() / self.sample_len == self.samples_per_shard {
@@ -160,7 +187,10 @@ impl EncryptedDatasetWriter {
         let [c, h, w] = self.manifest.sample_shape;
         let x = TensorView::new(self.manifest.storage.dtype(), vec![n, c, h, w], &x_bytes)
             .expect("encoded length matches shape");
-        let y_bytes: Vec<u8> = labels.iter().flat_map(|&l| i64::from(l).to_le_bytes()).collect();
+        let y_bytes: Vec<u8> = labels
+            .iter()
+            .flat_map(|&l| i64::from(l).to_le_bytes())
+            .collect();
         let mut tensors = vec![("x", x)];
         if !labels.is_empty() {
             let y = TensorView::new(safetensors::Dtype::I64, vec![n], &y_bytes)

@@ -92,7 +92,10 @@ pub fn read_cifar_files(files: &[PathBuf], origin: &Path) -> Result<ImageDataset
         })
         .unwrap_or_else(|_| CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
     let max_label = *labels.iter().max().expect("non-empty") as usize;
-    if let Some(bad) = labels.iter().find(|&&l| l as usize >= class_names.len().max(10)) {
+    if let Some(bad) = labels
+        .iter()
+        .find(|&&l| l as usize >= class_names.len().max(10))
+    {
         return Err(DataError::invalid(
             &files[0],
             "CIFAR-10 record",
@@ -114,7 +117,11 @@ pub fn read_cifar_files(files: &[PathBuf], origin: &Path) -> Result<ImageDataset
 pub fn encode_cifar_records(records: &[(u8, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(records.len() * RECORD);
     for (label, pixels) in records {
-        assert_eq!(pixels.len(), RECORD - 1, "a CIFAR-10 record has 3072 pixel bytes");
+        assert_eq!(
+            pixels.len(),
+            RECORD - 1,
+            "a CIFAR-10 record has 3072 pixel bytes"
+        );
         out.push(*label);
         out.extend_from_slice(pixels);
     }
@@ -126,7 +133,9 @@ mod tests {
     use super::*;
 
     fn records(n: usize) -> Vec<(u8, Vec<u8>)> {
-        (0..n).map(|i| (i as u8 % 10, vec![i as u8; RECORD - 1])).collect()
+        (0..n)
+            .map(|i| (i as u8 % 10, vec![i as u8; RECORD - 1]))
+            .collect()
     }
 
     #[test]
@@ -134,8 +143,16 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("cifar-10-batches-bin");
         std::fs::create_dir(&d).unwrap();
-        std::fs::write(d.join("data_batch_1.bin"), encode_cifar_records(&records(2))).unwrap();
-        std::fs::write(d.join("data_batch_2.bin"), encode_cifar_records(&records(3))).unwrap();
+        std::fs::write(
+            d.join("data_batch_1.bin"),
+            encode_cifar_records(&records(2)),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("data_batch_2.bin"),
+            encode_cifar_records(&records(3)),
+        )
+        .unwrap();
         std::fs::write(d.join("test_batch.bin"), encode_cifar_records(&records(1))).unwrap();
         let train = crate::open_dataset(t.path(), Split::Train).unwrap();
         assert_eq!(train.len(), 5);
@@ -160,8 +177,13 @@ mod tests {
         let f = t.path().join("data_batch_1.bin");
         let bytes = encode_cifar_records(&records(2));
         std::fs::write(&f, &bytes[..bytes.len() - 1]).unwrap();
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
-        assert!(err.contains("data_batch_1.bin: truncated file: expected 6146 bytes, found 6145"), "{err}");
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("data_batch_1.bin: truncated file: expected 6146 bytes, found 6145"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -169,7 +191,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("data_batch_1.bin");
         std::fs::write(&f, encode_cifar_records(&[(200, vec![0; RECORD - 1])])).unwrap();
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("label byte 200"), "{err}");
     }
 }

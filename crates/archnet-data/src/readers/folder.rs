@@ -133,7 +133,10 @@ fn build_dataset(root: &Path, mut entries: Vec<Entry>, split: Split) -> Result<I
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
     let labeled = entries.iter().filter(|e| e.rel.len() > 1).count();
     if labeled != 0 && labeled != entries.len() {
-        let stray = entries.iter().find(|e| e.rel.len() == 1).expect("some unlabeled");
+        let stray = entries
+            .iter()
+            .find(|e| e.rel.len() == 1)
+            .expect("some unlabeled");
         return Err(DataError::invalid(
             &stray.display,
             "folder layout",
@@ -191,7 +194,12 @@ fn build_dataset(root: &Path, mut entries: Vec<Entry>, split: Split) -> Result<I
         labels,
         class_names,
     };
-    debug_assert_eq!(dataset.len(), entries.len(), "{}", shape_string(&dataset.shape));
+    debug_assert_eq!(
+        dataset.len(),
+        entries.len(),
+        "{}",
+        shape_string(&dataset.shape)
+    );
     Ok(dataset)
 }
 
@@ -272,15 +280,25 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         put(t.path(), "a/1.png", &png([1, 2, 2], 1));
         put(t.path(), "a/2.png", &png([1, 3, 2], 1));
-        let err = read_image_folder(t.path(), Split::Train).unwrap_err().to_string();
-        assert!(err.contains("2.png: mixed image sizes: 2×3 differs from the first image's 2×2"), "{err}");
+        let err = read_image_folder(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2.png: mixed image sizes: 2×3 differs from the first image's 2×2"),
+            "{err}"
+        );
     }
 
     #[test]
     fn empty_folder_is_named() {
         let t = tempfile::tempdir().unwrap();
-        let err = read_image_folder(t.path(), Split::Train).unwrap_err().to_string();
-        assert!(err.contains("empty dataset: no PNG or JPEG images found"), "{err}");
+        let err = read_image_folder(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("empty dataset: no PNG or JPEG images found"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -288,7 +306,9 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         put(t.path(), "a/ok.png", &png([1, 2, 2], 1));
         put(t.path(), "a/bad.png", b"not a png at all");
-        let err = read_image_folder(t.path(), Split::Train).unwrap_err().to_string();
+        let err = read_image_folder(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.png: unreadable image"), "{err}");
     }
 
@@ -301,7 +321,11 @@ mod tests {
             flate2::Compression::fast(),
         );
         let mut builder = tar::Builder::new(gz);
-        for (name, v) in [("train/cat/1.png", 5u8), ("train/dog/1.png", 6), ("test/cat/1.png", 7)] {
+        for (name, v) in [
+            ("train/cat/1.png", 5u8),
+            ("train/dog/1.png", 6),
+            ("test/cat/1.png", 7),
+        ] {
             let bytes = png([3, 2, 2], v);
             let mut header = tar::Header::new_gnu();
             header.set_size(bytes.len() as u64);
@@ -309,10 +333,20 @@ mod tests {
             header.set_cksum();
             builder.append_data(&mut header, name, &bytes[..]).unwrap();
         }
-        builder.into_inner().unwrap().finish().unwrap().flush().unwrap();
+        builder
+            .into_inner()
+            .unwrap()
+            .finish()
+            .unwrap()
+            .flush()
+            .unwrap();
         let d = read_tar_gz(&archive, Split::Train).unwrap();
         assert_eq!(d.class_names, vec!["cat", "dog"]);
-        assert_eq!(d.shape, [3, 2, 2], "an RGB PNG stays 3-channel even when grey-valued");
+        assert_eq!(
+            d.shape,
+            [3, 2, 2],
+            "an RGB PNG stays 3-channel even when grey-valued"
+        );
         assert_eq!(read_tar_gz(&archive, Split::Test).unwrap().len(), 1);
     }
 }

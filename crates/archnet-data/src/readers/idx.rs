@@ -59,7 +59,9 @@ fn parse_idx(path: &Path, expected_magic: u32, what: &'static str) -> Result<Idx
         });
     }
     let dims: Vec<usize> = (0..ndims)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
         .collect();
     let payload = dims
         .iter()
@@ -77,7 +79,10 @@ fn parse_idx(path: &Path, expected_magic: u32, what: &'static str) -> Result<Idx
         return Err(DataError::invalid(
             path,
             "IDX file",
-            format!("{} trailing bytes after the data", bytes.len() as u64 - expected),
+            format!(
+                "{} trailing bytes after the data",
+                bytes.len() as u64 - expected
+            ),
         ));
     }
     Ok(IdxFile {
@@ -92,8 +97,16 @@ pub fn read_idx_pair(
     labels: &Path,
     class_names: Vec<String>,
 ) -> Result<ImageDataset> {
-    let img = parse_idx(images, IMAGES_MAGIC, "0x00000803 (IDX u8 images, 3 dimensions)")?;
-    let lab = parse_idx(labels, LABELS_MAGIC, "0x00000801 (IDX u8 labels, 1 dimension)")?;
+    let img = parse_idx(
+        images,
+        IMAGES_MAGIC,
+        "0x00000803 (IDX u8 images, 3 dimensions)",
+    )?;
+    let lab = parse_idx(
+        labels,
+        LABELS_MAGIC,
+        "0x00000801 (IDX u8 labels, 1 dimension)",
+    )?;
     let (n, h, w) = (img.dims[0], img.dims[1], img.dims[2]);
     if n == 0 {
         return Err(DataError::Empty {
@@ -130,7 +143,11 @@ pub fn read_idx_images_file(path: &Path) -> Result<ImageDataset> {
         let dir = path.parent().unwrap_or(Path::new("."));
         return read_idx_pair(path, &labels, class_names_for(dir));
     }
-    let img = parse_idx(path, IMAGES_MAGIC, "0x00000803 (IDX u8 images, 3 dimensions)")?;
+    let img = parse_idx(
+        path,
+        IMAGES_MAGIC,
+        "0x00000803 (IDX u8 images, 3 dimensions)",
+    )?;
     Ok(ImageDataset {
         shape: [1, img.dims[1], img.dims[2]],
         pixels: img.data,
@@ -177,7 +194,10 @@ pub fn class_names_for(dir: &Path) -> Vec<String> {
         .to_lowercase()
         .contains("fashion");
     if is_fashion {
-        FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect()
+        FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         (0..10).map(|i| i.to_string()).collect()
     }
@@ -219,8 +239,16 @@ mod tests {
     }
 
     fn pair(dir: &Path, n_labels: usize) {
-        write(dir, "train-images-idx3-ubyte", &encode_idx_images(3, 2, 2, &[7; 12]));
-        write(dir, "train-labels-idx1-ubyte", &encode_idx_labels(&vec![1; n_labels]));
+        write(
+            dir,
+            "train-images-idx3-ubyte",
+            &encode_idx_images(3, 2, 2, &[7; 12]),
+        );
+        write(
+            dir,
+            "train-labels-idx1-ubyte",
+            &encode_idx_labels(&vec![1; n_labels]),
+        );
     }
 
     #[test]
@@ -236,8 +264,16 @@ mod tests {
     #[test]
     fn reads_gzip_pair() {
         let t = tempfile::tempdir().unwrap();
-        write(t.path(), "t10k-images-idx3-ubyte.gz", &gzip(&encode_idx_images(2, 1, 3, &[1, 2, 3, 4, 5, 6])));
-        write(t.path(), "t10k-labels-idx1-ubyte.gz", &gzip(&encode_idx_labels(&[0, 9])));
+        write(
+            t.path(),
+            "t10k-images-idx3-ubyte.gz",
+            &gzip(&encode_idx_images(2, 1, 3, &[1, 2, 3, 4, 5, 6])),
+        );
+        write(
+            t.path(),
+            "t10k-labels-idx1-ubyte.gz",
+            &gzip(&encode_idx_labels(&[0, 9])),
+        );
         let d = crate::open_dataset(t.path(), Split::Test).unwrap();
         assert_eq!(d.pixels, vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(d.class_names.len(), 10);
@@ -250,8 +286,13 @@ mod tests {
         let mut bytes = encode_idx_images(3, 2, 2, &[7; 12]);
         bytes[3] = 0x01;
         write(t.path(), "train-images-idx3-ubyte", &bytes);
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
-        assert!(err.contains("train-images-idx3-ubyte: wrong magic number 0x00000801"), "{err}");
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte: wrong magic number 0x00000801"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -259,9 +300,18 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         pair(t.path(), 3);
         let bytes = encode_idx_images(3, 2, 2, &[7; 12]);
-        write(t.path(), "train-images-idx3-ubyte", &bytes[..bytes.len() - 5]);
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
-        assert!(err.contains("truncated file: expected 28 bytes, found 23"), "{err}");
+        write(
+            t.path(),
+            "train-images-idx3-ubyte",
+            &bytes[..bytes.len() - 5],
+        );
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("truncated file: expected 28 bytes, found 23"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -270,7 +320,9 @@ mod tests {
         pair(t.path(), 3);
         let gz = gzip(&encode_idx_images(3, 2, 2, &[7; 12]));
         write(t.path(), "train-images-idx3-ubyte", &gz[..gz.len() / 2]);
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("truncated gzip stream"), "{err}");
     }
 
@@ -278,15 +330,23 @@ mod tests {
     fn count_mismatch_is_named() {
         let t = tempfile::tempdir().unwrap();
         pair(t.path(), 2);
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("3 images but 2 labels"), "{err}");
     }
 
     #[test]
     fn missing_labels_file_is_named() {
         let t = tempfile::tempdir().unwrap();
-        write(t.path(), "train-images-idx3-ubyte", &encode_idx_images(1, 1, 1, &[0]));
-        let err = crate::open_dataset(t.path(), Split::Train).unwrap_err().to_string();
+        write(
+            t.path(),
+            "train-images-idx3-ubyte",
+            &encode_idx_images(1, 1, 1, &[0]),
+        );
+        let err = crate::open_dataset(t.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no train-labels-idx1-ubyte"), "{err}");
     }
 }

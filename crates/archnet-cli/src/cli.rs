@@ -1,0 +1,174 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use archnet_data::Split;
+use archnet_data::encrypted::Storage;
+use archnet_model::pipeline::SplitRatio;
+use archnet_model::train::{Loss, Recipe};
+use clap::{Parser, Subcommand};
+
+/// archnet: get a model trained on your private images by other people's computers, without
+/// handing over the images. Encrypts image datasets with a trained neural key (ArchNet).
+///
+/// What is protected and what is not: see docs/threat-model.md. In short, a ciphertext hides the
+/// image from casual viewing only; an attacker with a few known (image, ciphertext) pairs can
+/// invert the encryption. Do not rely on it against a determined adversary.
+#[derive(Debug, Parser)]
+#[command(name = "archnet", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect plain datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Train and inspect ArchNet keys (E1 + D1).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Encrypt a dataset with a key's E1.
+    Encrypt(EncryptArgs),
+    /// Decrypt an encrypted dataset with a key's D1 to PNG files.
+    Decrypt(DecryptArgs),
+    /// Run the whole story on the small sample shipped in the repository.
+    Quickstart(QuickstartArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Print count, shape, classes and pixel statistics of a dataset.
+    Inspect {
+        /// IDX folder or file, CIFAR-10 binary folder or file, image folder, or .tar.gz.
+        path: PathBuf,
+        /// Which split to read where the dataset has several.
+        #[arg(long, default_value = "train")]
+        split: Split,
+    },
+}
+
+/// Where training or encryption data comes from.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    /// Dataset path (see `archnet data inspect`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which split of the dataset release to read.
+    #[arg(long, default_value = "train")]
+    pub data_split: Split,
+    /// Use only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Train a key (E1 + D1) as an identity map on a dataset.
+    Train(KeyTrainArgs),
+    /// Print a key file's metadata (without loading its weights).
+    Info {
+        /// The key file.
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyTrainArgs {
+    /// paper-mnist, paper-cifar or auto.
+    #[arg(long)]
+    pub preset: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The key file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// fast (Adam lr 1e-3, converges in CPU budgets) or paper (Adam lr 1e-5, §5.4).
+    #[arg(long, default_value = "fast")]
+    pub recipe: Recipe,
+    /// bce (paper eq. 3) or mse.
+    #[arg(long, default_value = "bce")]
+    pub loss: Loss,
+    /// Learning rate (default: the recipe's).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Stop after this many samples (a budget; may end mid-epoch).
+    #[arg(long)]
+    pub max_samples: Option<u64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Checkpoint folder (default: <out>.ckpt).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Also checkpoint every N steps (0: at the end of each epoch only).
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: usize,
+    /// Continue the checkpoint in the checkpoint folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// Measure reconstruction on this many images of the dataset's test split (0: skip).
+    #[arg(long, default_value_t = 10_000)]
+    pub eval_limit: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    /// The key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output folder (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// TRAIN:VALIDATION parts, or none (default: the paper's 6:1 for 28×28, 5:1 otherwise).
+    #[arg(long)]
+    pub split: Option<SplitRatio>,
+    /// f32, f16 or q8.
+    #[arg(long, default_value = "f32")]
+    pub storage: Storage,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DecryptArgs {
+    /// The key file.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Encrypted dataset folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output folder for PNGs (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The plain dataset that was encrypted, to measure PSNR and SSIM.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Split of the reference dataset release that was encrypted.
+    #[arg(long, default_value = "train")]
+    pub reference_split: Split,
+    /// Only these encrypted splits (default: all).
+    #[arg(long = "split")]
+    pub splits: Vec<String>,
+    /// At most N images per split.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuickstartArgs {
+    /// Working folder (default: a new temporary folder, removed afterwards).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// The plain sample to use (default: the one shipped in the repository).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}

@@ -1,0 +1,36 @@
+//! One function per subcommand, over library types.
+
+mod crypt;
+mod data;
+mod key;
+mod quickstart;
+
+use crate::cli::{Cli, Command, DataCommand, KeyCommand};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Data(DataCommand::Inspect { path, split }) => data::inspect(&path, split),
+        Command::Key(KeyCommand::Train(args)) => key::train(&args).map(|_| ()),
+        Command::Key(KeyCommand::Info { key }) => key::info(&key),
+        Command::Encrypt(args) => crypt::encrypt(&args).map(|_| ()),
+        Command::Decrypt(args) => crypt::decrypt(&args).map(|_| ()),
+        Command::Quickstart(args) => quickstart::run(&args),
+    }
+}
+
+/// Formats a byte count for people.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,15 @@
+//! Progress bars for long commands (drawn on stderr, hidden when it is not a terminal).
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar counting samples, with a message slot for loss and throughput.
+pub fn samples_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} samples, eta {{eta}} {{msg}}"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}

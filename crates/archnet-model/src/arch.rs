@@ -1,0 +1,364 @@
+//! The layer lists of E1 and D1: the paper's presets and `auto`.
+//!
+//! The paper (Table 1 / Table 2) lists layers but not kernel sizes, strides, padding or the
+//! output activation. Our choices, the same in every preset:
+//! - every `Conv2d` is 3×3, stride 1, padding 1 (keeps H×W), except D1's first, which is 2×2
+//!   stride 2 and undoes E1's size doubling;
+//! - E1's last layer is a 2×2 stride-2 `ConvTranspose2d`, which doubles H and W;
+//! - the `Linear` of `paper-mnist` takes the flattened 10×28×28 tensor to 15,680 = 20×28×28
+//!   values, followed by ReLU (the paper's only E1 activation);
+//! - D1 ends in a sigmoid (applied outside the layer list, as part of the loss or of
+//!   [`crate::ArchNetKey::decrypt`]), so reconstructions are pixels in `[0, 1]`.
+//!
+//! With these choices both presets have exactly the parameter counts of the paper's Table 2:
+//! 122,960,821 for `paper-mnist` and 14,961 for `paper-cifar` (the 122,949,880 in §5.2's text
+//! matches no layer list). The unit tests pin both.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+
+/// One layer of E1 or D1. Every layer may be followed by a ReLU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LayerSpec {
+    /// `Conv2d(in, out)` with a square kernel.
+    Conv {
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    },
+    /// Flattens `[C, H, W]`, applies `Linear(in, out)`, reshapes to `output`.
+    Linear {
+        features: [usize; 2],
+        output: [usize; 3],
+        relu: bool,
+    },
+    /// `ConvTranspose2d(in, out)` with a square kernel.
+    ConvTranspose {
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    },
+}
+
+impl LayerSpec {
+    /// The `[C, H, W]` this layer produces from `input`, or why it cannot take it.
+    pub fn output_shape(&self, input: [usize; 3]) -> Result<[usize; 3], String> {
+        let [c, h, w] = input;
+        match *self {
+            LayerSpec::Conv {
+                channels,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                if channels[0] != c {
+                    return Err(format!("Conv2d expects {} channels, gets {c}", channels[0]));
+                }
+                let out = |x: usize| {
+                    (x + 2 * padding)
+                        .checked_sub(kernel)
+                        .map(|v| v / stride + 1)
+                };
+                match (out(h), out(w)) {
+                    (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok([channels[1], oh, ow]),
+                    _ => Err(format!(
+                        "Conv2d kernel {kernel} larger than the {h}×{w} input"
+                    )),
+                }
+            }
+            LayerSpec::ConvTranspose {
+                channels,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => {
+                if channels[0] != c {
+                    return Err(format!(
+                        "ConvTranspose2d expects {} channels, gets {c}",
+                        channels[0]
+                    ));
+                }
+                let out = |x: usize| ((x - 1) * stride + kernel).checked_sub(2 * padding);
+                match (out(h), out(w)) {
+                    (Some(oh), Some(ow)) => Ok([channels[1], oh, ow]),
+                    _ => Err("ConvTranspose2d padding too large".into()),
+                }
+            }
+            LayerSpec::Linear {
+                features, output, ..
+            } => {
+                if features[0] != c * h * w {
+                    return Err(format!(
+                        "Linear expects {} inputs, gets {}",
+                        features[0],
+                        c * h * w
+                    ));
+                }
+                if features[1] != output.iter().product::<usize>() {
+                    return Err("Linear output size does not match its reshape".into());
+                }
+                Ok(output)
+            }
+        }
+    }
+
+    /// Number of trainable parameters (weights and biases).
+    pub fn num_params(&self) -> usize {
+        match *self {
+            LayerSpec::Conv {
+                channels, kernel, ..
+            }
+            | LayerSpec::ConvTranspose {
+                channels, kernel, ..
+            } => channels[0] * channels[1] * kernel * kernel + channels[1],
+            LayerSpec::Linear { features, .. } => features[0] * features[1] + features[1],
+        }
+    }
+}
+
+fn conv(cin: usize, cout: usize, relu: bool) -> LayerSpec {
+    LayerSpec::Conv {
+        channels: [cin, cout],
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        relu,
+    }
+}
+
+fn halve(cin: usize, cout: usize, relu: bool) -> LayerSpec {
+    LayerSpec::Conv {
+        channels: [cin, cout],
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+        relu,
+    }
+}
+
+fn double(cin: usize, cout: usize) -> LayerSpec {
+    LayerSpec::ConvTranspose {
+        channels: [cin, cout],
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+        relu: false,
+    }
+}
+
+/// The paper's 8-convolution L-decoder (Table 2), ending in `out` channels.
+fn paper_decoder(out: usize) -> Vec<LayerSpec> {
+    vec![
+        halve(10, 10, false),
+        conv(10, 30, false),
+        conv(30, 10, false),
+        conv(10, 10, false),
+        conv(10, 10, true),
+        conv(10, 5, false),
+        conv(5, 3, true),
+        conv(3, out, false),
+    ]
+}
+
+/// Names of the built-in presets.
+pub const PRESETS: [&str; 3] = ["paper-mnist", "paper-cifar", "auto"];
+
+/// The layer lists of one key, with the shapes they map between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyArchitecture {
+    /// Preset name this architecture came from.
+    pub preset: String,
+    /// `[C, H, W]` of plain images.
+    pub plain_shape: [usize; 3],
+    /// `[C, H, W]` of ciphertexts (E1's output).
+    pub cipher_shape: [usize; 3],
+    /// E1's layers, in order.
+    pub encoder: Vec<LayerSpec>,
+    /// D1's layers, in order (its sigmoid output is implied).
+    pub decoder: Vec<LayerSpec>,
+}
+
+impl KeyArchitecture {
+    /// Builds preset `name` for plain images of shape `plain_shape`.
+    ///
+    /// - `paper-mnist`: Table 2's MNIST key, 1×28×28 → 10×56×56, with the 7,840 → 15,680 linear
+    ///   layer (≈123 M parameters, a ≈490 MB key).
+    /// - `paper-cifar`: Table 2's convolution-only CIFAR-10 key, 3×32×32 → 10×64×64.
+    /// - `auto`: any C×H×W (H and W even) → 4×2H×2W, convolutions with ReLUs, small enough to
+    ///   train in minutes on a CPU.
+    pub fn preset(name: &str, plain_shape: [usize; 3]) -> Result<Self> {
+        let [c, h, w] = plain_shape;
+        let err = |reason: String| ModelError::Preset {
+            preset: name.into(),
+            reason,
+        };
+        let (encoder, decoder) = match name {
+            "paper-mnist" => {
+                if plain_shape != [1, 28, 28] {
+                    return Err(err(format!(
+                        "takes 1×28×28 images (MNIST, Fashion-MNIST), the data is {c}×{h}×{w}; use `auto`"
+                    )));
+                }
+                (
+                    vec![
+                        conv(1, 3, false),
+                        conv(3, 10, false),
+                        conv(10, 10, false),
+                        LayerSpec::Linear {
+                            features: [10 * 28 * 28, 20 * 28 * 28],
+                            output: [20, 28, 28],
+                            relu: true,
+                        },
+                        conv(20, 20, false),
+                        double(20, 10),
+                    ],
+                    paper_decoder(1),
+                )
+            }
+            "paper-cifar" => {
+                if plain_shape != [3, 32, 32] {
+                    return Err(err(format!(
+                        "takes 3×32×32 images (CIFAR-10), the data is {c}×{h}×{w}; use `auto`"
+                    )));
+                }
+                (
+                    vec![
+                        conv(3, 3, false),
+                        conv(3, 10, false),
+                        conv(10, 20, false),
+                        conv(20, 20, false),
+                        double(20, 10),
+                    ],
+                    paper_decoder(3),
+                )
+            }
+            "auto" => {
+                if h % 2 != 0 || w % 2 != 0 || h == 0 || w == 0 || c == 0 {
+                    return Err(err(format!(
+                        "needs even, non-zero height and width, got {c}×{h}×{w}"
+                    )));
+                }
+                (
+                    vec![
+                        conv(c, 16, true),
+                        conv(16, 16, true),
+                        conv(16, 16, false),
+                        double(16, 4),
+                    ],
+                    vec![halve(4, 16, true), conv(16, 16, true), conv(16, c, false)],
+                )
+            }
+            other => {
+                return Err(ModelError::Preset {
+                    preset: other.into(),
+                    reason: format!("unknown preset (known: {})", PRESETS.join(", ")),
+                });
+            }
+        };
+        let mut arch = KeyArchitecture {
+            preset: name.into(),
+            plain_shape,
+            cipher_shape: [0; 3],
+            encoder,
+            decoder,
+        };
+        arch.cipher_shape = arch.check().map_err(err)?;
+        Ok(arch)
+    }
+
+    /// Checks that the layers chain from `plain_shape` back to `plain_shape`; returns the
+    /// ciphertext shape.
+    pub fn check(&self) -> Result<[usize; 3], String> {
+        let mut shape = self.plain_shape;
+        for (i, layer) in self.encoder.iter().enumerate() {
+            shape = layer
+                .output_shape(shape)
+                .map_err(|e| format!("E1 layer {i}: {e}"))?;
+        }
+        let cipher = shape;
+        for (i, layer) in self.decoder.iter().enumerate() {
+            shape = layer
+                .output_shape(shape)
+                .map_err(|e| format!("D1 layer {i}: {e}"))?;
+        }
+        if shape != self.plain_shape {
+            return Err(format!(
+                "D1 produces {shape:?}, not the plain shape {:?}",
+                self.plain_shape
+            ));
+        }
+        Ok(cipher)
+    }
+
+    /// Parameters of E1 and of D1.
+    pub fn num_params(&self) -> (usize, usize) {
+        let count = |layers: &[LayerSpec]| layers.iter().map(LayerSpec::num_params).sum();
+        (count(&self.encoder), count(&self.decoder))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_mnist_shapes_and_parameter_count() {
+        let a = KeyArchitecture::preset("paper-mnist", [1, 28, 28]).unwrap();
+        assert_eq!(a.cipher_shape, [10, 56, 56]);
+        let (e, d) = a.num_params();
+        assert_eq!(e, 122_952_530);
+        assert_eq!(d, 8_291);
+        assert_eq!(e + d, 122_960_821, "Table 2 of the paper");
+        // 31,360 values a ciphertext: 125,440 bytes as f32, 160× the 784-byte image.
+        assert_eq!(a.cipher_shape.iter().product::<usize>() * 4, 160 * 784);
+    }
+
+    #[test]
+    fn paper_cifar_shapes_and_parameter_count() {
+        let a = KeyArchitecture::preset("paper-cifar", [3, 32, 32]).unwrap();
+        assert_eq!(a.cipher_shape, [10, 64, 64]);
+        let (e, d) = a.num_params();
+        assert_eq!((e, d), (6_614, 8_347));
+        assert_eq!(e + d, 14_961, "Table 2 of the paper");
+    }
+
+    #[test]
+    fn auto_fits_any_even_shape() {
+        for shape in [[1, 28, 28], [3, 32, 32], [3, 8, 12]] {
+            let a = KeyArchitecture::preset("auto", shape).unwrap();
+            assert_eq!(a.cipher_shape, [4, shape[1] * 2, shape[2] * 2]);
+        }
+    }
+
+    #[test]
+    fn preset_shape_mismatch_is_explained() {
+        let err = KeyArchitecture::preset("paper-mnist", [3, 32, 32])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("takes 1×28×28 images"), "{err}");
+        let err = KeyArchitecture::preset("auto", [1, 27, 28])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("even"), "{err}");
+        let err = KeyArchitecture::preset("nope", [1, 2, 2])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown preset"), "{err}");
+    }
+
+    #[test]
+    fn architecture_survives_json() {
+        let a = KeyArchitecture::preset("paper-mnist", [1, 28, 28]).unwrap();
+        let back: KeyArchitecture =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(a, back);
+    }
+}

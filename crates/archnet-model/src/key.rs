@@ -1,0 +1,89 @@
+//! An ArchNet key: the H-encoder E1 and the L-decoder D1 (paper §4.2–4.3).
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use crate::arch::KeyArchitecture;
+use crate::stack::LayerStack;
+
+/// E1: maps plain images to a larger tensor (the ciphertext).
+#[derive(Module, Debug)]
+pub struct HEncoder {
+    layers: LayerStack,
+}
+
+/// D1: maps ciphertexts back to images (its output before the final sigmoid).
+#[derive(Module, Debug)]
+pub struct LDecoder {
+    layers: LayerStack,
+}
+
+impl HEncoder {
+    /// Encrypts: `[N, C, H, W]` pixels in `[0, 1]` → `[N, C', H', W']` ciphertexts.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
+        self.layers.forward(images)
+    }
+}
+
+impl LDecoder {
+    /// Decoder logits: `[N, C', H', W']` → `[N, C, H, W]`; `sigmoid` of these are the pixels.
+    pub fn forward(&self, ciphertexts: Tensor<4>) -> Tensor<4> {
+        self.layers.forward(ciphertexts)
+    }
+}
+
+/// A whole key: E1 and D1 trained together as an identity map.
+#[derive(Module, Debug)]
+pub struct ArchNetKey {
+    pub encoder: HEncoder,
+    pub decoder: LDecoder,
+}
+
+impl ArchNetKey {
+    /// A freshly initialised key for `arch` (uniform in ±1/√fan_in, the paper's §4.4).
+    pub fn init(arch: &KeyArchitecture, device: &Device) -> Self {
+        ArchNetKey {
+            encoder: HEncoder {
+                layers: LayerStack::init(&arch.encoder, device),
+            },
+            decoder: LDecoder {
+                layers: LayerStack::init(&arch.decoder, device),
+            },
+        }
+    }
+
+    /// E1: `[N, C, H, W]` pixels → ciphertexts.
+    pub fn encrypt(&self, images: Tensor<4>) -> Tensor<4> {
+        self.encoder.forward(images)
+    }
+
+    /// D1 with its sigmoid: ciphertexts → `[N, C, H, W]` pixels in `[0, 1]`.
+    pub fn decrypt(&self, ciphertexts: Tensor<4>) -> Tensor<4> {
+        sigmoid(self.decoder.forward(ciphertexts))
+    }
+
+    /// D1(E1(x)) as logits, what training compares with x.
+    pub fn round_trip_logits(&self, images: Tensor<4>) -> Tensor<4> {
+        self.decoder.forward(self.encoder.forward(images))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_follow_the_architecture() {
+        let device = crate::device();
+        let arch = KeyArchitecture::preset("auto", [3, 8, 6]).unwrap();
+        let key = ArchNetKey::init(&arch, &device);
+        let x = Tensor::<4>::zeros([2, 3, 8, 6], &device);
+        let c = key.encrypt(x);
+        assert_eq!(c.dims(), [2, 4, 16, 12]);
+        let y = key.decrypt(c);
+        assert_eq!(y.dims(), [2, 3, 8, 6]);
+        let (e, d) = arch.num_params();
+        assert_eq!(key.encoder.num_params(), e);
+        assert_eq!(key.decoder.num_params(), d);
+    }
+}
