@@ -9,10 +9,18 @@ use crate::cli::DataArgs;
 
 /// `archnet data inspect PATH`
 pub fn inspect(path: &Path, split: Split) -> anyhow::Result<()> {
+    use std::io::Write;
     let dataset = open_dataset(path, split)?;
-    println!("dataset: {} ({split} split)", path.display());
-    print!("{}", DatasetSummary::of(&dataset));
-    Ok(())
+    let text = format!(
+        "dataset: {} ({split} split)\n{}",
+        path.display(),
+        DatasetSummary::of(&dataset)
+    );
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Loads the dataset that `args` describe, with its limit applied.

@@ -1,0 +1,59 @@
+//! Helpers shared by the CLI tests: run the built `archnet`, find the shared datasets.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `archnet` with `args`; returns the output.
+pub fn archnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_archnet"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("archnet runs")
+}
+
+/// Runs `archnet` and asserts success; returns stdout.
+pub fn archnet_ok(args: &[&str]) -> String {
+    let out = archnet(args);
+    assert!(
+        out.status.success(),
+        "archnet {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `archnet`, asserts failure with one `error:` line on stderr, and returns that line.
+pub fn archnet_err(args: &[&str]) -> String {
+    let out = archnet(args);
+    assert!(!out.status.success(), "archnet {args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected, got:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    errors[0].to_string()
+}
+
+/// `../shared/datasets/<name>` from the repository root, or `None` (after saying why the test
+/// skips) when the shared datasets are absent.
+pub fn shared_dataset(name: &str) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    let path = root.join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared datasets are not on this machine)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// The MNIST sample committed in the repository.
+pub fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/mnist-sample")
+}
