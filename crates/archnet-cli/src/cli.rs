@@ -33,6 +33,10 @@ pub enum Command {
     Encrypt(EncryptArgs),
     /// Decrypt an encrypted dataset with a key's D1 to PNG files.
     Decrypt(DecryptArgs),
+    /// Train a base model (D2) on a plain or an encrypted dataset.
+    Train(TrainArgs),
+    /// Accuracy and confusion matrix of a trained base model on a dataset.
+    Evaluate(EvaluateArgs),
     /// Run the whole story on the small sample shipped in the repository.
     Quickstart(QuickstartArgs),
 }
@@ -171,4 +175,52 @@ pub struct QuickstartArgs {
     /// The plain sample to use (default: the one shipped in the repository).
     #[arg(long)]
     pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// cnn, resnet18, resnet34, resnet50, resnet101 or resnet152.
+    #[arg(long)]
+    pub model: String,
+    /// A plain dataset (its train split; validation on its test split) or an encrypted dataset
+    /// folder (its `train` split; validation on its `validation` split).
+    #[arg(long)]
+    pub data: std::path::PathBuf,
+    /// Output folder: metrics.csv, checkpoints, and the trained model.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop when validation accuracy has not improved for N epochs.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Use only the first N training samples (plain data only).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Continue the run in --out.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    /// A folder written by `archnet train`.
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// A plain dataset or an encrypted dataset folder.
+    #[arg(long)]
+    pub data: std::path::PathBuf,
+    /// Split: for plain data `train` or `test` (default test); for encrypted data a split name
+    /// (default validation).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Use only the first N samples (plain data only).
+    #[arg(long)]
+    pub limit: Option<usize>,
 }

@@ -10,6 +10,8 @@
 //! ```
 
 pub mod arch;
+pub mod base;
+pub mod classify;
 pub mod error;
 pub mod key;
 pub mod keyfile;

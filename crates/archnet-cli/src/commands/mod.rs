@@ -1,5 +1,6 @@
 //! One function per subcommand, over library types.
 
+mod classify;
 mod crypt;
 mod data;
 mod key;
@@ -15,6 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(KeyCommand::Info { key }) => key::info(&key),
         Command::Encrypt(args) => crypt::encrypt(&args).map(|_| ()),
         Command::Decrypt(args) => crypt::decrypt(&args).map(|_| ()),
+        Command::Train(args) => classify::train(&args),
+        Command::Evaluate(args) => classify::evaluate(&args),
         Command::Quickstart(args) => quickstart::run(&args),
     }
 }

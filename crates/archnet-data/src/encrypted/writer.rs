@@ -113,7 +113,7 @@ impl EncryptedDatasetWriter {
     /// Appends a batch of samples (flat, `n × C × H × W`) with their labels (empty if unlabeled)
     /// to `split`. A split must be all labeled or all unlabeled.
     pub fn push_batch(&mut self, split: &str, values: &[f32], labels: &[u16]) -> Result<()> {
-        if values.len() % self.sample_len != 0 {
+        if !values.len().is_multiple_of(self.sample_len) {
             return Err(DataError::invalid(
                 &self.out,
                 "batch",

@@ -1,0 +1,203 @@
+//! `archnet train` and `archnet evaluate`: base models on plain or encrypted data.
+
+use std::path::Path;
+
+use anyhow::Context;
+use archnet_data::encrypted::{EncryptedDataset, MANIFEST_FILE};
+use archnet_data::{Split, open_dataset};
+use archnet_model::base::{BaseModel, BaseModelSpec};
+use archnet_model::classify::{
+    ClassifierTrainConfig, Evaluation, Samples, evaluate as evaluate_model, train_classifier,
+};
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{EvaluateArgs, TrainArgs};
+use crate::progress::samples_bar;
+
+/// `model.json` beside `model.safetensors` in a training output folder.
+#[derive(Debug, Serialize, Deserialize)]
+struct ModelCard {
+    spec: BaseModelSpec,
+    class_names: Vec<String>,
+    /// Key id of the encrypted data the model was trained on (`None`: plain data).
+    key_id: Option<String>,
+    config: ClassifierTrainConfig,
+    validation_accuracy: Option<f64>,
+}
+
+const WEIGHTS: &str = "model.safetensors";
+const CARD: &str = "model.json";
+
+fn is_encrypted(path: &Path) -> bool {
+    path.join(MANIFEST_FILE).is_file()
+}
+
+/// Opens `split` of a plain or encrypted dataset as labeled samples.
+fn open_samples(path: &Path, split: &str, limit: Option<usize>) -> anyhow::Result<Samples> {
+    if is_encrypted(path) {
+        let dataset = EncryptedDataset::open(path)?;
+        dataset.split(split)?;
+        return Ok(Samples::Encrypted {
+            dataset,
+            split: split.to_string(),
+        });
+    }
+    let split: Split = split.parse().map_err(anyhow::Error::msg)?;
+    let mut data = open_dataset(path, split)?;
+    if data.labels.is_none() {
+        anyhow::bail!(
+            "{}: the dataset has no labels; a classifier needs them",
+            path.display()
+        );
+    }
+    if let Some(limit) = limit {
+        data.truncate(limit);
+    }
+    Ok(Samples::Plain(data))
+}
+
+/// `archnet train`
+pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let encrypted = is_encrypted(&args.data);
+    let (train_split, validation_split) = if encrypted {
+        ("train", "validation")
+    } else {
+        ("train", "test")
+    };
+    let train = open_samples(&args.data, train_split, args.limit)?;
+    let validation = open_samples(&args.data, validation_split, None).ok();
+    let spec = BaseModelSpec {
+        kind: args.model.clone(),
+        input_shape: train.shape(),
+        classes: train.class_names().len(),
+    };
+    let config = ClassifierTrainConfig {
+        learning_rate: args.lr,
+        batch_size: args.batch_size.max(1),
+        epochs: args.epochs,
+        seed: args.seed,
+        patience: args.patience,
+    };
+    println!(
+        "training {} on {} {} samples of {:?} ({} classes), validation: {}",
+        spec.kind,
+        train.len(),
+        if encrypted { "encrypted" } else { "plain" },
+        spec.input_shape,
+        spec.classes,
+        validation
+            .as_ref()
+            .map(|v| format!("{} samples", v.len()))
+            .unwrap_or_else(|| "none".into())
+    );
+    let bar = samples_bar(100 * args.epochs as u64, "train");
+    let outcome = train_classifier(
+        &spec,
+        &train,
+        validation.as_ref(),
+        &config,
+        &args.out,
+        args.resume,
+        &mut |epoch, pct, loss| {
+            bar.set_position((epoch * 100 + pct) as u64);
+            bar.set_message(format!("epoch {} loss {loss:.4}", epoch + 1));
+        },
+    )?;
+    bar.finish_and_clear();
+    for m in &outcome.history {
+        println!(
+            "epoch {:>3}: loss {:.4}, train accuracy {:.2}%, validation accuracy {}, {:.0} s",
+            m.epoch + 1,
+            m.train_loss,
+            100.0 * m.train_accuracy,
+            m.validation_accuracy
+                .map(|v| format!("{:.2}%", 100.0 * v))
+                .unwrap_or_else(|| "-".into()),
+            m.seconds
+        );
+    }
+    let mut store = SafetensorsStore::from_file(args.out.join(WEIGHTS)).overwrite(true);
+    outcome
+        .model
+        .save_into(&mut store)
+        .context("writing the model weights")?;
+    let card = ModelCard {
+        spec,
+        class_names: train.class_names(),
+        key_id: train.key_id(),
+        config,
+        validation_accuracy: outcome.history.last().and_then(|m| m.validation_accuracy),
+    };
+    archnet_data::fsutil::write_atomic(
+        &args.out.join(CARD),
+        &serde_json::to_vec_pretty(&card)?,
+        0o644,
+    )?;
+    println!(
+        "model written to {} ({WEIGHTS}, {CARD}, metrics.csv)",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `archnet evaluate`
+pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let card_path = args.model.join(CARD);
+    let card: ModelCard = serde_json::from_slice(
+        &std::fs::read(&card_path).with_context(|| format!("reading {}", card_path.display()))?,
+    )
+    .with_context(|| format!("{}: not a model card", card_path.display()))?;
+    let mut model =
+        BaseModel::init(&card.spec, &archnet_model::device()).map_err(anyhow::Error::msg)?;
+    model
+        .load_from(&mut SafetensorsStore::from_file(args.model.join(WEIGHTS)))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.join(WEIGHTS).display()))?;
+    let default_split = if is_encrypted(&args.data) {
+        "validation"
+    } else {
+        "test"
+    };
+    let samples = open_samples(
+        &args.data,
+        args.split.as_deref().unwrap_or(default_split),
+        args.limit,
+    )?;
+    if samples.shape() != card.spec.input_shape {
+        anyhow::bail!(
+            "{}: the model takes {:?} samples but the data has {:?}",
+            args.data.display(),
+            card.spec.input_shape,
+            samples.shape()
+        );
+    }
+    if let (Some(model_key), Some(data_key)) = (&card.key_id, samples.key_id())
+        && model_key != &data_key
+    {
+        anyhow::bail!(
+            "the model was trained on data of key {model_key}, this data is from key {data_key}"
+        );
+    }
+    let evaluation = evaluate_model(&model, &samples, 256)?;
+    print_evaluation(&evaluation, &card.class_names);
+    Ok(())
+}
+
+fn print_evaluation(e: &Evaluation, class_names: &[String]) {
+    println!(
+        "accuracy: {:.2}% on {} samples",
+        100.0 * e.accuracy,
+        e.count
+    );
+    println!("confusion matrix (rows: true class, columns: predicted):");
+    for (i, row) in e.confusion.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:>5}")).collect();
+        let per_class = e.per_class_accuracy()[i];
+        println!(
+            "  {:>12} {}  {:>6.2}%",
+            class_names.get(i).map(String::as_str).unwrap_or("?"),
+            cells.join(""),
+            100.0 * per_class
+        );
+    }
+}

@@ -1,0 +1,519 @@
+//! Training and evaluating base models (D2) on plain or encrypted datasets.
+//!
+//! Encrypted data is streamed shard by shard (the full encrypted MNIST is 7.5 GB as f32): each
+//! epoch visits the shards in a seeded random order and the samples of each shard in a seeded
+//! random order, so memory holds one shard, whatever the dataset size.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use archnet_data::ImageDataset;
+use archnet_data::encrypted::EncryptedDataset;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::base::{BaseModel, BaseModelSpec};
+use crate::error::{ModelError, Result};
+
+/// Receives one batch: flat `[n, C, H, W]` values and `n` labels.
+pub type BatchFn<'a> = dyn FnMut(&[f32], &[u16]) -> Result<()> + 'a;
+
+/// Labeled samples to train or evaluate on.
+pub enum Samples {
+    /// Plain images in memory (pixels scaled to [0, 1]).
+    Plain(ImageDataset),
+    /// One split of an encrypted dataset, read shard by shard.
+    Encrypted {
+        dataset: EncryptedDataset,
+        split: String,
+    },
+}
+
+impl Samples {
+    /// `[C, H, W]` of one sample.
+    pub fn shape(&self) -> [usize; 3] {
+        match self {
+            Samples::Plain(d) => d.shape,
+            Samples::Encrypted { dataset, .. } => dataset.manifest().sample_shape,
+        }
+    }
+
+    /// Class names in label order.
+    pub fn class_names(&self) -> Vec<String> {
+        match self {
+            Samples::Plain(d) => d.class_names.clone(),
+            Samples::Encrypted { dataset, .. } => dataset.manifest().class_names.clone(),
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::Plain(d) => d.len(),
+            Samples::Encrypted { dataset, split } => {
+                dataset.split(split).map(|s| s.count).unwrap_or(0)
+            }
+        }
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The key id of encrypted data (`None` for plain data).
+    pub fn key_id(&self) -> Option<String> {
+        match self {
+            Samples::Plain(_) => None,
+            Samples::Encrypted { dataset, .. } => Some(dataset.manifest().key_id.clone()),
+        }
+    }
+
+    /// Calls `f(values, labels)` for each batch. With `shuffle = Some(seed)`, the order is a
+    /// seeded permutation (of shards, then within each shard, for encrypted data).
+    pub fn for_each_batch(
+        &self,
+        batch_size: usize,
+        shuffle: Option<u64>,
+        f: &mut BatchFn<'_>,
+    ) -> Result<()> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(shuffle.unwrap_or(0));
+        let visit = |len: usize, rng: &mut rand::rngs::StdRng| {
+            let mut order: Vec<usize> = (0..len).collect();
+            if shuffle.is_some() {
+                order.shuffle(rng);
+            }
+            order
+        };
+        match self {
+            Samples::Plain(d) => {
+                let labels = d
+                    .labels
+                    .as_ref()
+                    .ok_or_else(|| ModelError::Config("the dataset has no labels".into()))?;
+                let order = visit(d.len(), &mut rng);
+                for chunk in order.chunks(batch_size) {
+                    let y: Vec<u16> = chunk.iter().map(|&i| labels[i]).collect();
+                    f(&d.batch_f32(chunk), &y)?;
+                }
+            }
+            Samples::Encrypted { dataset, split } => {
+                let info = dataset.split(split)?;
+                let sample_len = dataset.sample_len();
+                for s in visit(info.shards.len(), &mut rng) {
+                    let shard = dataset.read_shard(&info.shards[s])?;
+                    let labels = shard.y.as_ref().ok_or_else(|| {
+                        ModelError::Config(format!("split `{split}` has no labels"))
+                    })?;
+                    let order = visit(shard.count, &mut rng);
+                    for chunk in order.chunks(batch_size) {
+                        let mut x = Vec::with_capacity(chunk.len() * sample_len);
+                        for &i in chunk {
+                            x.extend_from_slice(&shard.x[i * sample_len..(i + 1) * sample_len]);
+                        }
+                        let y: Vec<u16> = chunk.iter().map(|&i| labels[i]).collect();
+                        f(&x, &y)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a base-model training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierTrainConfig {
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    /// Stop when validation accuracy has not improved for this many epochs.
+    pub patience: Option<usize>,
+}
+
+impl Default for ClassifierTrainConfig {
+    fn default() -> Self {
+        ClassifierTrainConfig {
+            learning_rate: 1e-3,
+            batch_size: 64,
+            epochs: 3,
+            seed: 0,
+            patience: None,
+        }
+    }
+}
+
+/// One row of `metrics.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub validation_accuracy: Option<f64>,
+    pub seconds: f64,
+}
+
+/// Accuracy and confusion matrix of a model on labeled samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub count: usize,
+    pub accuracy: f64,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Evaluation {
+    /// Accuracy of each true class (NaN for a class with no samples).
+    pub fn per_class_accuracy(&self) -> Vec<f64> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(i, row)| row[i] as f64 / row.iter().sum::<usize>() as f64)
+            .collect()
+    }
+}
+
+/// Runs `model` over `samples`; returns accuracy and confusion matrix.
+pub fn evaluate(model: &BaseModel, samples: &Samples, batch_size: usize) -> Result<Evaluation> {
+    let device = crate::device();
+    let classes = samples.class_names().len();
+    let [c, h, w] = samples.shape();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut count = 0;
+    samples.for_each_batch(batch_size, None, &mut |x, y| {
+        let input =
+            Tensor::<4>::from_data(TensorData::new(x.to_vec(), [y.len(), c, h, w]), &device);
+        let predicted = model
+            .forward(input)
+            .argmax(1)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("ints");
+        for (&truth, &p) in y.iter().zip(&predicted) {
+            confusion[truth as usize][(p as usize).min(classes - 1)] += 1;
+        }
+        count += y.len();
+        Ok(())
+    })?;
+    let correct: usize = (0..classes).map(|i| confusion[i][i]).sum();
+    Ok(Evaluation {
+        count,
+        accuracy: correct as f64 / count.max(1) as f64,
+        confusion,
+    })
+}
+
+/// What a training run left in its output folder.
+pub struct ClassifierOutcome {
+    pub model: BaseModel,
+    pub history: Vec<EpochMetrics>,
+    pub resumed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ClassifierState {
+    spec: BaseModelSpec,
+    config: ClassifierTrainConfig,
+    next_epoch: usize,
+    history: Vec<EpochMetrics>,
+    best_validation: Option<f64>,
+}
+
+const STATE_FILE: &str = "state.json";
+const CHECKPOINT_MODEL: &str = "checkpoint-model.bpk";
+const CHECKPOINT_OPTIMIZER: &str = "checkpoint-optimizer.bpk";
+
+/// Trains a base model on `train`, evaluating on `validation` after each epoch. `out` receives a
+/// checkpoint after every epoch (resumable with `resume`) and `metrics.csv`.
+pub fn train_classifier(
+    spec: &BaseModelSpec,
+    train: &Samples,
+    validation: Option<&Samples>,
+    config: &ClassifierTrainConfig,
+    out: &Path,
+    resume: bool,
+    on_batch: &mut dyn FnMut(usize, usize, f64),
+) -> Result<ClassifierOutcome> {
+    if train.shape() != spec.input_shape {
+        return Err(ModelError::Config(format!(
+            "the model takes {:?} samples but the data has {:?}",
+            spec.input_shape,
+            train.shape()
+        )));
+    }
+    let io = |p: &Path, e: std::io::Error| ModelError::Data(archnet_data::DataError::io(p, e));
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let device = crate::device().autodiff();
+    device.seed(config.seed);
+    let mut model = BaseModel::init(spec, &device).map_err(ModelError::Config)?;
+    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut state = ClassifierState {
+        spec: spec.clone(),
+        config: config.clone(),
+        next_epoch: 0,
+        history: Vec::new(),
+        best_validation: None,
+    };
+    let state_path = out.join(STATE_FILE);
+    let mut resumed = false;
+    if state_path.exists() {
+        if !resume {
+            return Err(ModelError::Checkpoint {
+                path: out.into(),
+                reason: "a training run exists here; pass --resume to continue it, or choose a new folder".into(),
+            });
+        }
+        let text = std::fs::read_to_string(&state_path).map_err(|e| io(&state_path, e))?;
+        let saved: ClassifierState =
+            serde_json::from_str(&text).map_err(|e| ModelError::Checkpoint {
+                path: state_path.clone(),
+                reason: e.to_string(),
+            })?;
+        if saved.spec != *spec
+            || (
+                saved.config.batch_size,
+                saved.config.seed,
+                saved.config.learning_rate,
+            ) != (config.batch_size, config.seed, config.learning_rate)
+        {
+            return Err(ModelError::Checkpoint {
+                path: out.into(),
+                reason: "model, batch size, seed or learning rate differ from the checkpoint's"
+                    .into(),
+            });
+        }
+        let ckpt = |name: &str, e: String| ModelError::Checkpoint {
+            path: out.join(name),
+            reason: e,
+        };
+        model
+            .load_from(&mut BurnpackStore::from_file(out.join(CHECKPOINT_MODEL)))
+            .map_err(|e| ckpt(CHECKPOINT_MODEL, e.to_string()))?;
+        optim = optim
+            .load(out.join(CHECKPOINT_OPTIMIZER))
+            .map_err(|e| ckpt(CHECKPOINT_OPTIMIZER, e.to_string()))?;
+        state = ClassifierState {
+            config: config.clone(),
+            ..saved
+        };
+        resumed = true;
+    }
+
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let [c, h, w] = spec.input_shape;
+    let total = train.len();
+    while state.next_epoch < config.epochs {
+        let epoch = state.next_epoch;
+        let started = Instant::now();
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let epoch_seed = config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        train.for_each_batch(config.batch_size, Some(epoch_seed), &mut |x, y| {
+            let n = y.len();
+            let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [n, c, h, w]), &device);
+            let targets = Tensor::<1, Int>::from_data(
+                TensorData::new(y.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), [n]),
+                &device,
+            );
+            let logits = model.forward(input);
+            let predicted = logits
+                .clone()
+                .argmax(1)
+                .into_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .expect("ints");
+            correct += predicted
+                .iter()
+                .zip(y)
+                .filter(|(p, t)| **p == i64::from(**t))
+                .count();
+            let loss = loss_fn.forward(logits, targets);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(ModelError::Config(format!(
+                    "the loss became {value} in epoch {epoch}; lower the learning rate"
+                )));
+            }
+            loss_sum += value * n as f64;
+            seen += n;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(config.learning_rate, model.clone(), grads);
+            on_batch(epoch, seen * 100 / total.max(1), value);
+            Ok(())
+        })?;
+        let validation_accuracy = match validation {
+            Some(v) => Some(evaluate(&model.valid(), v, 256)?.accuracy),
+            None => None,
+        };
+        state.history.push(EpochMetrics {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            validation_accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        state.next_epoch += 1;
+        let improved = match (validation_accuracy, state.best_validation) {
+            (Some(v), Some(best)) => v > best,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if improved {
+            state.best_validation = validation_accuracy;
+        }
+        write_checkpoint(out, &model, &optim, &state)?;
+        if let Some(patience) = config.patience {
+            let since_best = state
+                .history
+                .iter()
+                .rev()
+                .take_while(|m| m.validation_accuracy < state.best_validation)
+                .count();
+            if since_best >= patience {
+                break;
+            }
+        }
+    }
+    Ok(ClassifierOutcome {
+        model: model.valid(),
+        history: state.history,
+        resumed,
+    })
+}
+
+fn write_checkpoint(
+    out: &Path,
+    model: &BaseModel,
+    optim: &ModuleOptimizer,
+    state: &ClassifierState,
+) -> Result<()> {
+    // Write the new checkpoint beside the old one, then swap names; state.json goes last.
+    let tmp_model: PathBuf = out.join(format!("{CHECKPOINT_MODEL}.tmp"));
+    let tmp_optim: PathBuf = out.join(format!("{CHECKPOINT_OPTIMIZER}.tmp"));
+    let ckpt = |p: &Path, e: String| ModelError::Checkpoint {
+        path: p.into(),
+        reason: e,
+    };
+    model
+        .save_into(&mut BurnpackStore::from_file(&tmp_model).overwrite(true))
+        .map_err(|e| ckpt(&tmp_model, e.to_string()))?;
+    optim
+        .save(&tmp_optim)
+        .map_err(|e| ckpt(&tmp_optim, e.to_string()))?;
+    for (tmp, name) in [
+        (&tmp_model, CHECKPOINT_MODEL),
+        (&tmp_optim, CHECKPOINT_OPTIMIZER),
+    ] {
+        std::fs::rename(tmp, out.join(name)).map_err(|e| ckpt(tmp, e.to_string()))?;
+    }
+    let json = serde_json::to_vec_pretty(state).expect("state serialises");
+    archnet_data::fsutil::write_atomic(&out.join(STATE_FILE), &json, 0o644)?;
+    let mut csv = String::from("epoch,train_loss,train_accuracy,validation_accuracy,seconds\n");
+    for m in &state.history {
+        let v = m
+            .validation_accuracy
+            .map(|v| format!("{v:.6}"))
+            .unwrap_or_default();
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{v},{:.2}\n",
+            m.epoch + 1,
+            m.train_loss,
+            m.train_accuracy,
+            m.seconds
+        ));
+    }
+    archnet_data::fsutil::write_atomic(&out.join("metrics.csv"), csv.as_bytes(), 0o644)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two classes that differ in mean brightness: any working classifier separates them.
+    fn bright_dark(n: usize) -> ImageDataset {
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let label = (i % 2) as u16;
+            let base = if label == 0 { 30 } else { 200 };
+            pixels.extend((0..64).map(|j| (base + (i * 7 + j * 13) % 40) as u8));
+            labels.push(label);
+        }
+        ImageDataset {
+            shape: [1, 8, 8],
+            pixels,
+            labels: Some(labels),
+            class_names: vec!["dark".into(), "bright".into()],
+        }
+    }
+
+    #[test]
+    fn cnn_learns_a_separable_task_and_resumes() {
+        let t = tempfile::tempdir().unwrap();
+        let spec = BaseModelSpec {
+            kind: "cnn".into(),
+            input_shape: [1, 8, 8],
+            classes: 2,
+        };
+        let train = Samples::Plain(bright_dark(64));
+        let valid = Samples::Plain(bright_dark(20));
+        let config = ClassifierTrainConfig {
+            epochs: 2,
+            batch_size: 16,
+            ..Default::default()
+        };
+        let first = train_classifier(
+            &spec,
+            &train,
+            Some(&valid),
+            &config,
+            t.path(),
+            false,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        assert_eq!(first.history.len(), 2);
+        let more = ClassifierTrainConfig {
+            epochs: 4,
+            ..config.clone()
+        };
+        let err = train_classifier(
+            &spec,
+            &train,
+            Some(&valid),
+            &more,
+            t.path(),
+            false,
+            &mut |_, _, _| {},
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("pass --resume"), "{err}");
+        let second = train_classifier(
+            &spec,
+            &train,
+            Some(&valid),
+            &more,
+            t.path(),
+            true,
+            &mut |_, _, _| {},
+        )
+        .unwrap();
+        assert!(second.resumed);
+        assert_eq!(second.history.len(), 4);
+        let eval = evaluate(&second.model, &valid, 8).unwrap();
+        assert_eq!(eval.count, 20);
+        assert!(eval.accuracy >= 0.9, "{eval:?}");
+        let csv = std::fs::read_to_string(t.path().join("metrics.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 5, "{csv}");
+    }
+}
