@@ -12,6 +12,7 @@
 pub mod arch;
 pub mod base;
 pub mod classify;
+pub mod dp;
 pub mod error;
 pub mod key;
 pub mod keyfile;
