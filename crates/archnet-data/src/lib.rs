@@ -5,6 +5,7 @@
 //! release, image folders, or a `.tar.gz` of image folders). The [`encrypted`] module holds the
 //! on-disk format for E1-encrypted datasets (see `docs/encrypted-format.md`).
 
+pub mod baselines;
 pub mod dataset;
 pub mod encrypted;
 pub mod error;
