@@ -62,6 +62,9 @@ mod tests {
         assert_eq!(r.image(0), r.image(1));
         assert_eq!(r.image(0), c.image(0));
         // XOR twice is the identity.
-        assert_eq!(rc4_encrypt(&c, b"archnet", Rc4Mode::Continuous).pixels, vec![0; 8]);
+        assert_eq!(
+            rc4_encrypt(&c, b"archnet", Rc4Mode::Continuous).pixels,
+            vec![0; 8]
+        );
     }
 }

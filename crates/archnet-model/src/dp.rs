@@ -38,7 +38,10 @@ pub fn rdp_per_step(q: f64, sigma: f64, alpha: u32) -> f64 {
             log_binom += (a - f64::from(i) + 1.0).ln() - f64::from(i).ln();
         }
         let fi = f64::from(i);
-        let term = log_binom + fi * q.ln() + (a - fi) * (1.0 - q).ln() + (fi * fi - fi) / (2.0 * sigma * sigma);
+        let term = log_binom
+            + fi * q.ln()
+            + (a - fi) * (1.0 - q).ln()
+            + (fi * fi - fi) / (2.0 * sigma * sigma);
         log_a = log_add(log_a, term);
     }
     log_a / (a - 1.0)
@@ -66,7 +69,11 @@ pub fn epsilon(q: f64, sigma: f64, steps: u64, delta: f64) -> PrivacySpent {
         let rdp = rdp_per_step(q, sigma, alpha) * steps as f64;
         let eps = rdp - (delta.ln() + a.ln()) / (a - 1.0) + ((a - 1.0) / a).ln();
         if eps < best.epsilon {
-            best = PrivacySpent { epsilon: eps, delta, order: alpha };
+            best = PrivacySpent {
+                epsilon: eps,
+                delta,
+                order: alpha,
+            };
         }
     }
     best
@@ -90,7 +97,11 @@ mod tests {
     fn matches_opacus() {
         for (q, sigma, steps, delta, eps, order) in OPACUS {
             let got = epsilon(q, sigma, steps, delta);
-            assert!((got.epsilon - eps).abs() < 1e-9 * eps.max(1.0), "q {q} σ {sigma}: {} vs {eps}", got.epsilon);
+            assert!(
+                (got.epsilon - eps).abs() < 1e-9 * eps.max(1.0),
+                "q {q} σ {sigma}: {} vs {eps}",
+                got.epsilon
+            );
             assert_eq!(got.order, order, "q {q} σ {sigma}");
         }
     }

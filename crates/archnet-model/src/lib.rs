@@ -13,6 +13,7 @@ pub mod arch;
 pub mod base;
 pub mod classify;
 pub mod dp;
+pub mod dp_sgd;
 pub mod error;
 pub mod key;
 pub mod keyfile;
