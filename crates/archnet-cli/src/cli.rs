@@ -37,6 +37,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Accuracy and confusion matrix of a trained base model on a dataset.
     Evaluate(EvaluateArgs),
+    /// Reproduce the paper's experiments.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
     /// Run the whole story on the small sample shipped in the repository.
     Quickstart(QuickstartArgs),
 }
@@ -223,4 +226,35 @@ pub struct EvaluateArgs {
     /// Use only the first N samples (plain data only).
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Table 1: accuracy on original vs ArchNet-encrypted data (AO, AE, EC), with RC4 and DP-SGD.
+    Table1(Table1Args),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Table1Args {
+    /// mnist, fashion-mnist or cifar10.
+    #[arg(long)]
+    pub dataset: String,
+    /// quick (minutes, a subset) or full (what results/ is made with).
+    #[arg(long, default_value = "quick")]
+    pub budget: archnet_model::experiment::Budget,
+    /// Folder holding mnist/, fashion-mnist/ and cifar10-jpeg.tar.gz.
+    #[arg(long, default_value = "../shared/datasets")]
+    pub data_root: std::path::PathBuf,
+    /// Where results/table1-<dataset>.md and .csv go.
+    #[arg(long, default_value = "results")]
+    pub out: std::path::PathBuf,
+    /// Scratch folder for keys, ciphertexts and checkpoints (default: work/table1-<dataset>).
+    #[arg(long)]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Use this key instead of training one.
+    #[arg(long)]
+    pub key: Option<std::path::PathBuf>,
+    /// Number of seeds (default: the budget's).
+    #[arg(long)]
+    pub seeds: Option<usize>,
 }

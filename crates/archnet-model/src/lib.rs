@@ -15,6 +15,7 @@ pub mod classify;
 pub mod dp;
 pub mod dp_sgd;
 pub mod error;
+pub mod experiment;
 pub mod key;
 pub mod keyfile;
 pub mod metrics;

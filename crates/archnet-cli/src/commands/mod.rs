@@ -3,10 +3,11 @@
 mod classify;
 mod crypt;
 mod data;
+mod experiment;
 mod key;
 mod quickstart;
 
-use crate::cli::{Cli, Command, DataCommand, KeyCommand};
+use crate::cli::{Cli, Command, DataCommand, ExperimentCommand, KeyCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Decrypt(args) => crypt::decrypt(&args).map(|_| ()),
         Command::Train(args) => classify::train(&args),
         Command::Evaluate(args) => classify::evaluate(&args),
+        Command::Experiment(ExperimentCommand::Table1(args)) => experiment::table1(&args),
         Command::Quickstart(args) => quickstart::run(&args),
     }
 }

@@ -1,0 +1,85 @@
+//! `archnet experiment table1 --budget quick` on the real MNIST.
+
+mod common;
+
+use common::{archnet_ok, shared_dataset};
+
+#[test]
+fn table1_quick_on_mnist_writes_all_arms() {
+    let Some(mnist) = shared_dataset("mnist") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("results");
+    let work = t.path().join("work");
+    let root = mnist.parent().unwrap();
+    let args = [
+        "experiment",
+        "table1",
+        "--dataset",
+        "mnist",
+        "--budget",
+        "quick",
+        "--data-root",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+    ];
+    archnet_ok(&args);
+    let md = std::fs::read_to_string(out.join("table1-mnist.md")).unwrap();
+    assert!(
+        md.contains("Made by `archnet experiment table1 --dataset mnist --budget quick"),
+        "{md}"
+    );
+    for row in [
+        "| ArchNet |",
+        "| RC4, one keystream over the dataset |",
+        "| RC4, keystream restarted per image |",
+        "| DP-SGD on original data, ε = ",
+    ] {
+        assert!(md.contains(row), "missing {row}:\n{md}");
+    }
+    assert!(
+        md.contains("| 97.31% | 97.26% | 0.05% |"),
+        "the paper's numbers beside ours:\n{md}"
+    );
+    let csv = std::fs::read_to_string(out.join("table1-mnist.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // 5 arms × 1 seed × epochs (2 for the trained arms, 1 for DP-SGD).
+    assert_eq!(rows.len(), 4 * 2 + 1, "{csv}");
+    let last_original: f64 = rows.iter().filter(|r| r[2] == "original").last().unwrap()[6]
+        .parse()
+        .unwrap();
+    assert!(
+        last_original > 0.6,
+        "AO {last_original} should be well above the 10% of chance"
+    );
+    let rc4: f64 = rows
+        .iter()
+        .find(|r| r[2] == "rc4-continuous" && r[4] == "2")
+        .unwrap()[6]
+        .parse()
+        .unwrap();
+    assert!(
+        rc4 < 0.3,
+        "continuous RC4 should leave near-chance accuracy, got {rc4}"
+    );
+
+    // Run again: the key, ciphertexts and finished trainings are reused.
+    let again = archnet_ok(&args);
+    assert!(again.contains("| ArchNet |"));
+    assert_eq!(
+        std::fs::read_dir(work.join("archnet-seed0"))
+            .unwrap()
+            .count(),
+        std::fs::read_dir(work.join("original-seed0"))
+            .unwrap()
+            .count()
+    );
+}

@@ -1,0 +1,516 @@
+//! `archnet experiment table1`: the paper's Table 1 (AO, AE, EC) with the RC4 and DP-SGD
+//! baselines, on real data, several seeds, written as Markdown and CSV.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use archnet_data::baselines::{Rc4Mode, rc4_encrypt};
+use archnet_data::encrypted::{DEFAULT_SHARD_BYTES, EncryptedDataset, Storage};
+use archnet_data::{ImageDataset, Split, open_dataset};
+use serde::Serialize;
+
+use crate::arch::KeyArchitecture;
+use crate::base::BaseModelSpec;
+use crate::classify::{ClassifierTrainConfig, EpochMetrics, Samples, train_classifier};
+use crate::dp::PrivacySpent;
+use crate::dp_sgd::{DpSgdConfig, train_dp_sgd};
+use crate::error::{ModelError, Result};
+use crate::key::ArchNetKey;
+use crate::keyfile::{KEY_FORMAT, KeyFile, KeyMetadata, TrainingRecord};
+use crate::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
+use crate::train::{KeyTrainConfig, Recipe, train_key};
+
+/// How much compute an experiment gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    /// Minutes: a subset, one seed, few epochs (used by the tests).
+    Quick,
+    /// What the committed results are made with.
+    Full,
+}
+
+impl std::str::FromStr for Budget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "quick" => Ok(Budget::Quick),
+            "full" => Ok(Budget::Full),
+            o => Err(format!("unknown budget `{o}` (expected quick or full)")),
+        }
+    }
+}
+
+/// Every setting of a Table 1 run, written into the results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table1Settings {
+    pub dataset: String,
+    pub budget: Budget,
+    pub train_images: usize,
+    pub test_images: usize,
+    pub key_preset: String,
+    /// Samples the key was trained on (when trained here).
+    pub key_samples: u64,
+    pub base_model: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seeds: Vec<u64>,
+    pub rc4_key: String,
+    pub dp: DpSgdConfig,
+}
+
+impl Table1Settings {
+    /// The settings of `budget` for `dataset`.
+    pub fn for_budget(dataset: &str, budget: Budget, seeds: Option<usize>) -> Result<Self> {
+        let is_cifar = dataset == "cifar10";
+        if !["mnist", "fashion-mnist", "cifar10"].contains(&dataset) {
+            return Err(ModelError::Config(format!(
+                "unknown dataset `{dataset}` (mnist, fashion-mnist, cifar10)"
+            )));
+        }
+        let (train_images, test_images, key_preset, key_samples, epochs, n_seeds, dp_epochs) =
+            match budget {
+                Budget::Quick => (2000, 500, "auto", 6000, 2, 1, 1),
+                Budget::Full if is_cifar => (10_000, 2000, "paper-cifar", 50_000, 10, 2, 5),
+                Budget::Full => (10_000, 2000, "paper-mnist", 30_000, 10, 3, 10),
+            };
+        Ok(Table1Settings {
+            dataset: dataset.into(),
+            budget,
+            train_images,
+            test_images,
+            key_preset: key_preset.into(),
+            key_samples,
+            base_model: "cnn".into(),
+            epochs,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            seeds: (0..seeds.unwrap_or(n_seeds) as u64).collect(),
+            rc4_key: "archnet-table1-rc4-key".into(),
+            dp: DpSgdConfig {
+                epochs: dp_epochs,
+                batch_size: if budget == Budget::Quick { 64 } else { 256 },
+                ..DpSgdConfig::default()
+            },
+        })
+    }
+}
+
+/// One trained model's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmRun {
+    pub arm: String,
+    pub seed: u64,
+    pub accuracy: f64,
+    pub history: Vec<EpochMetrics>,
+    pub seconds: f64,
+}
+
+/// Everything a Table 1 run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table1Result {
+    pub settings: Table1Settings,
+    pub key_id: String,
+    pub runs: Vec<ArmRun>,
+    pub privacy: PrivacySpent,
+    pub wall_seconds: f64,
+}
+
+/// The arms, in table order.
+pub const ARMS: [&str; 5] = [
+    "original",
+    "archnet",
+    "rc4-continuous",
+    "rc4-restart",
+    "dp-sgd",
+];
+
+/// The paper's Table 1 for `dataset`: (AO, AE ArchNet, EC ArchNet, AE RC4, EC RC4), in percent.
+pub fn paper_numbers(dataset: &str) -> Option<[f64; 5]> {
+    match dataset {
+        "mnist" => Some([97.31, 97.26, 0.05, 12.65, 87.00]),
+        "fashion-mnist" => Some([82.31, 84.15, -2.23, 10.60, 87.49]),
+        "cifar10" => Some([80.22, 79.80, 0.52, 10.65, 86.72]),
+        _ => None,
+    }
+}
+
+fn dataset_path(root: &Path, dataset: &str) -> PathBuf {
+    match dataset {
+        "cifar10" => root.join("cifar10-jpeg.tar.gz"),
+        other => root.join(other),
+    }
+}
+
+fn concat(a: &ImageDataset, b: &ImageDataset) -> ImageDataset {
+    let mut out = a.clone();
+    out.pixels.extend_from_slice(&b.pixels);
+    if let (Some(x), Some(y)) = (out.labels.as_mut(), b.labels.as_ref()) {
+        x.extend_from_slice(y);
+    }
+    out
+}
+
+/// Runs Table 1. `key` reuses a key file instead of training one; `log` receives progress lines.
+pub fn run_table1(
+    settings: &Table1Settings,
+    data_root: &Path,
+    work: &Path,
+    key: Option<&Path>,
+    log: &mut dyn FnMut(&str),
+) -> Result<Table1Result> {
+    let started = Instant::now();
+    let path = dataset_path(data_root, &settings.dataset);
+    let mut train = open_dataset(&path, Split::Train)?;
+    train.truncate(settings.train_images);
+    let mut test = open_dataset(&path, Split::Test)?;
+    test.truncate(settings.test_images);
+    let classes = train.class_names.len();
+    std::fs::create_dir_all(work).map_err(|e| archnet_data::DataError::io(work, e))?;
+
+    // The key: given, or trained on the (whole) training release with the budget's sample count.
+    // A run interrupted earlier resumes: its key, ciphertexts and finished epochs are reused.
+    let saved_key = work.join("table1.key");
+    let key = key.or_else(|| saved_key.exists().then_some(saved_key.as_path()));
+    let (archnet_key, meta) = match key {
+        Some(k) => KeyFile::load(k, &crate::device())?,
+        None => {
+            let mut key_data = open_dataset(&path, Split::Train)?;
+            key_data.truncate(settings.key_samples as usize);
+            log(&format!(
+                "training a {} key on {} images",
+                settings.key_preset,
+                key_data.len()
+            ));
+            let arch = KeyArchitecture::preset(&settings.key_preset, train.shape)?;
+            let config = KeyTrainConfig {
+                epochs: (settings.key_samples as usize).div_ceil(key_data.len()),
+                max_samples: Some(settings.key_samples),
+                ..KeyTrainConfig::from_recipe(Recipe::Fast)
+            };
+            let outcome = train_key(&arch, &key_data, &config, None, false, &mut |_| {})?;
+            let meta = experiment_key_metadata(&arch, &key_data, &config, &outcome);
+            let meta = KeyFile::save(&saved_key, &outcome.key, meta)?;
+            (outcome.key, meta)
+        }
+    };
+    log(&format!(
+        "key {} ({})",
+        meta.key_id, meta.architecture.preset
+    ));
+    let enc_train = encrypt_to(&archnet_key, &meta, &train, &work.join("encrypted-train"))?;
+    let enc_test = encrypt_to(&archnet_key, &meta, &test, &work.join("encrypted-test"))?;
+
+    // RC4 over train followed by test, so the continuous keystream never repeats.
+    let split_rc4 = |mode| {
+        let both = rc4_encrypt(&concat(&train, &test), settings.rc4_key.as_bytes(), mode);
+        let n = train.len();
+        (
+            both.select(&(0..n).collect::<Vec<_>>()),
+            both.select(&(n..both.len()).collect::<Vec<_>>()),
+        )
+    };
+    let (rc4c_train, rc4c_test) = split_rc4(Rc4Mode::Continuous);
+    let (rc4r_train, rc4r_test) = split_rc4(Rc4Mode::RestartPerImage);
+
+    let arms: Vec<(&str, Samples, Samples)> = vec![
+        (
+            "original",
+            Samples::Plain(train.clone()),
+            Samples::Plain(test.clone()),
+        ),
+        ("archnet", enc_train, enc_test),
+        (
+            "rc4-continuous",
+            Samples::Plain(rc4c_train),
+            Samples::Plain(rc4c_test),
+        ),
+        (
+            "rc4-restart",
+            Samples::Plain(rc4r_train),
+            Samples::Plain(rc4r_test),
+        ),
+    ];
+    let mut runs = Vec::new();
+    for &seed in &settings.seeds {
+        for (arm, train_samples, test_samples) in &arms {
+            let t = Instant::now();
+            let spec = BaseModelSpec {
+                kind: settings.base_model.clone(),
+                input_shape: train_samples.shape(),
+                classes,
+            };
+            let config = ClassifierTrainConfig {
+                learning_rate: settings.learning_rate,
+                batch_size: settings.batch_size,
+                epochs: settings.epochs,
+                seed,
+                patience: None,
+            };
+            let out = work.join(format!("{arm}-seed{seed}"));
+            let resume = out.join("state.json").exists();
+            let outcome = train_classifier(
+                &spec,
+                train_samples,
+                Some(test_samples),
+                &config,
+                &out,
+                resume,
+                &mut |_, _, _| {},
+            )?;
+            let accuracy = outcome
+                .history
+                .last()
+                .and_then(|m| m.validation_accuracy)
+                .unwrap_or(f64::NAN);
+            log(&format!(
+                "{arm} seed {seed}: accuracy {:.2}% ({:.0} s)",
+                100.0 * accuracy,
+                t.elapsed().as_secs_f64()
+            ));
+            runs.push(ArmRun {
+                arm: arm.to_string(),
+                seed,
+                accuracy,
+                history: outcome.history,
+                seconds: t.elapsed().as_secs_f64(),
+            });
+        }
+        let t = Instant::now();
+        let spec = BaseModelSpec {
+            kind: "cnn".into(),
+            input_shape: train.shape,
+            classes,
+        };
+        let dp = DpSgdConfig {
+            seed,
+            ..settings.dp.clone()
+        };
+        let outcome = train_dp_sgd(&spec, &train, Some(&arms[0].2), &dp, &mut |_, _, _| {})?;
+        let accuracy = outcome
+            .history
+            .last()
+            .and_then(|m| m.validation_accuracy)
+            .unwrap_or(f64::NAN);
+        log(&format!(
+            "dp-sgd seed {seed}: accuracy {:.2}% at ε = {:.2} ({:.0} s)",
+            100.0 * accuracy,
+            outcome.privacy.epsilon,
+            t.elapsed().as_secs_f64()
+        ));
+        runs.push(ArmRun {
+            arm: "dp-sgd".into(),
+            seed,
+            accuracy,
+            history: outcome.history,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+    }
+    let n = train.len() as f64;
+    let q = settings.dp.batch_size as f64 / n;
+    let steps = (train.len() / settings.dp.batch_size).max(1) as u64 * settings.dp.epochs as u64;
+    Ok(Table1Result {
+        settings: settings.clone(),
+        key_id: meta.key_id,
+        runs,
+        privacy: crate::dp::epsilon(q, settings.dp.noise_multiplier, steps, settings.dp.delta),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn experiment_key_metadata(
+    arch: &KeyArchitecture,
+    data: &ImageDataset,
+    config: &KeyTrainConfig,
+    outcome: &crate::train::TrainOutcome,
+) -> KeyMetadata {
+    let (encoder_params, decoder_params) = arch.num_params();
+    KeyMetadata {
+        format: KEY_FORMAT.into(),
+        version: 1,
+        key_id: String::new(),
+        architecture: arch.clone(),
+        encoder_params,
+        decoder_params,
+        training: TrainingRecord {
+            recipe: config.recipe.clone(),
+            loss: config.loss.to_string(),
+            learning_rate: config.learning_rate,
+            batch_size: config.batch_size,
+            epochs: config.epochs,
+            samples_seen: outcome.samples_seen,
+            seed: config.seed,
+            data_fingerprint: data.fingerprint(),
+            data_source: "table1 experiment".into(),
+            train_samples: data.len(),
+            wall_seconds: outcome.wall_seconds,
+            final_loss: outcome.final_loss,
+        },
+        reconstruction: None,
+        created_at: archnet_data::fsutil::now_rfc3339(),
+    }
+}
+
+fn encrypt_to(
+    key: &ArchNetKey,
+    meta: &KeyMetadata,
+    data: &ImageDataset,
+    out: &Path,
+) -> Result<Samples> {
+    if let Ok(existing) = EncryptedDataset::open(out) {
+        let m = existing.manifest();
+        if m.key_id == meta.key_id && m.source_fingerprint == data.fingerprint() {
+            return Ok(Samples::Encrypted {
+                dataset: existing,
+                split: "train".into(),
+            });
+        }
+        std::fs::remove_dir_all(out).map_err(|e| archnet_data::DataError::io(out, e))?;
+    }
+    let options = EncryptOptions {
+        split: SplitRatio {
+            train: 1,
+            validation: 0,
+        },
+        storage: Storage::F32,
+        batch_size: 64,
+        shard_bytes: DEFAULT_SHARD_BYTES,
+        source_fingerprint: data.fingerprint(),
+    };
+    encrypt_dataset(key, meta, data, out, &options, &mut |_| {})?;
+    Ok(Samples::Encrypted {
+        dataset: EncryptedDataset::open(out)?,
+        split: "train".into(),
+    })
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+impl Table1Result {
+    /// Accuracies of `arm` over the seeds.
+    pub fn accuracies(&self, arm: &str) -> Vec<f64> {
+        self.runs
+            .iter()
+            .filter(|r| r.arm == arm)
+            .map(|r| r.accuracy)
+            .collect()
+    }
+
+    /// EC = (AO − AE) / AO of `arm`, from mean accuracies.
+    pub fn encryption_cost(&self, arm: &str) -> f64 {
+        let ao = mean_std(&self.accuracies("original")).0;
+        (ao - mean_std(&self.accuracies(arm)).0) / ao
+    }
+
+    /// The results as Markdown; `command` is written as the way to reproduce them.
+    pub fn to_markdown(&self, command: &str) -> String {
+        let s = &self.settings;
+        let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+        let cell = |arm: &str| {
+            let (m, sd) = mean_std(&self.accuracies(arm));
+            if s.seeds.len() > 1 {
+                format!("{} ± {:.2}", pct(m), 100.0 * sd)
+            } else {
+                pct(m)
+            }
+        };
+        let mut md = format!(
+            "# Table 1 on {} ({} budget)\n\n",
+            s.dataset,
+            serde_json::to_string(&s.budget).unwrap().trim_matches('"')
+        );
+        md += &format!(
+            "Made by `{command}` in {:.0} minutes on a 2-core CPU (burn flex backend). Key {} ({}). ",
+            self.wall_seconds / 60.0,
+            self.key_id,
+            s.key_preset
+        );
+        md += &format!(
+            "Accuracy on {} held-out test images after {} epochs, mean ± sample std over {} seed(s).\n\n",
+            s.test_images,
+            s.epochs,
+            s.seeds.len()
+        );
+        let ao = cell("original");
+        md += "| method | AO (original) | AE (encrypted) | EC = (AO − AE)/AO | paper AO | paper AE | paper EC |\n|---|---|---|---|---|---|---|\n";
+        let paper = paper_numbers(&s.dataset);
+        let p = |i: usize| paper.map(|v| format!("{:.2}%", v[i])).unwrap_or_default();
+        md += &format!(
+            "| ArchNet | {ao} | {} | {} | {} | {} | {} |\n",
+            cell("archnet"),
+            pct(self.encryption_cost("archnet")),
+            p(0),
+            p(1),
+            p(2)
+        );
+        md += &format!(
+            "| RC4, one keystream over the dataset | {ao} | {} | {} | {} | {} | {} |\n",
+            cell("rc4-continuous"),
+            pct(self.encryption_cost("rc4-continuous")),
+            p(0),
+            p(3),
+            p(4)
+        );
+        md += &format!(
+            "| RC4, keystream restarted per image | {ao} | {} | {} | | | |\n",
+            cell("rc4-restart"),
+            pct(self.encryption_cost("rc4-restart"))
+        );
+        md += &format!(
+            "| DP-SGD on original data, ε = {:.2}, δ = {:e} | {ao} | {} | {} | | | |\n\n",
+            self.privacy.epsilon,
+            self.privacy.delta,
+            cell("dp-sgd"),
+            pct(self.encryption_cost("dp-sgd"))
+        );
+        md += "## Settings\n\n```json\n";
+        md += &serde_json::to_string_pretty(s).expect("settings serialise");
+        md += "\n```\n\n## Every run\n\n| arm | seed | accuracy | seconds |\n|---|---|---|---|\n";
+        for r in &self.runs {
+            md += &format!(
+                "| {} | {} | {} | {:.0} |\n",
+                r.arm,
+                r.seed,
+                pct(r.accuracy),
+                r.seconds
+            );
+        }
+        md
+    }
+
+    /// One CSV row per arm, seed and epoch (learning curves).
+    pub fn to_csv(&self) -> String {
+        let mut csv =
+            String::from("dataset,budget,arm,seed,epoch,train_loss,test_accuracy,seconds\n");
+        let budget = serde_json::to_string(&self.settings.budget).unwrap();
+        for r in &self.runs {
+            for m in &r.history {
+                csv += &format!(
+                    "{},{},{},{},{},{:.6},{},{:.2}\n",
+                    self.settings.dataset,
+                    budget.trim_matches('"'),
+                    r.arm,
+                    r.seed,
+                    m.epoch + 1,
+                    m.train_loss,
+                    m.validation_accuracy
+                        .map(|v| format!("{v:.6}"))
+                        .unwrap_or_default(),
+                    m.seconds
+                );
+            }
+        }
+        csv
+    }
+}
