@@ -53,7 +53,7 @@ fn table1_quick_on_mnist_writes_all_arms() {
         .collect();
     // 5 arms × 1 seed × epochs (2 for the trained arms, 1 for DP-SGD).
     assert_eq!(rows.len(), 4 * 2 + 1, "{csv}");
-    let last_original: f64 = rows.iter().filter(|r| r[2] == "original").last().unwrap()[6]
+    let last_original: f64 = rows.iter().rfind(|r| r[2] == "original").unwrap()[6]
         .parse()
         .unwrap();
     assert!(
