@@ -33,6 +33,8 @@ pub enum Command {
     Encrypt(EncryptArgs),
     /// Decrypt an encrypted dataset with a key's D1 to PNG files.
     Decrypt(DecryptArgs),
+    /// Draw originals, encrypted tensors and D1 reconstructions in one grid (the paper's Fig. 8/9).
+    Visualize(VisualizeArgs),
     /// Train a base model (D2) on a plain or an encrypted dataset.
     Train(TrainArgs),
     /// Accuracy and confusion matrix of a trained base model on a dataset.
@@ -257,4 +259,19 @@ pub struct Table1Args {
     /// Number of seeds (default: the budget's).
     #[arg(long)]
     pub seeds: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VisualizeArgs {
+    /// The key file.
+    #[arg(long)]
+    pub key: std::path::PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output folder for encryption-grid.png.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Number of images (columns).
+    #[arg(long, default_value_t = 8)]
+    pub count: usize,
 }

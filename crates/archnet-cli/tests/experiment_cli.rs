@@ -71,6 +71,11 @@ fn table1_quick_on_mnist_writes_all_arms() {
         "continuous RC4 should leave near-chance accuracy, got {rc4}"
     );
 
+    for figure in ["table1-mnist-curves.png", "table1-mnist-ec.png"] {
+        let img = image::open(out.join(figure)).unwrap();
+        assert_eq!((img.width(), img.height()), (900, 560), "{figure}");
+    }
+
     // Run again: the key, ciphertexts and finished trainings are reused.
     let again = archnet_ok(&args);
     assert!(again.contains("| ArchNet |"));

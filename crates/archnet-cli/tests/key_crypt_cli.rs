@@ -140,6 +140,21 @@ fn encrypt_decrypt_round_trip_and_refusals() {
         1001
     );
 
+    // The picture of the encryption: 6 rows (original, 3 channels, RGB view, reconstruction) of 8.
+    let vis = t.path().join("vis");
+    archnet_ok(&[
+        "visualize",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        sample.to_str().unwrap(),
+        "--out",
+        vis.to_str().unwrap(),
+    ]);
+    let grid = image::open(vis.join("encryption-grid.png")).unwrap();
+    // 330 + 8 × (56·3 + 4) + 4 wide; 40 + 6 × (56·3 + 4) + 4 high.
+    assert_eq!((grid.width(), grid.height()), (1710, 1076));
+
     // Wrong key: refused before anything is written.
     let other = t.path().join("other.key");
     archnet_ok(&[

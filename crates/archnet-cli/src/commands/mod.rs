@@ -6,6 +6,7 @@ mod data;
 mod experiment;
 mod key;
 mod quickstart;
+mod visualize;
 
 use crate::cli::{Cli, Command, DataCommand, ExperimentCommand, KeyCommand};
 
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(KeyCommand::Info { key }) => key::info(&key),
         Command::Encrypt(args) => crypt::encrypt(&args).map(|_| ()),
         Command::Decrypt(args) => crypt::decrypt(&args).map(|_| ()),
+        Command::Visualize(args) => visualize::run(&args),
         Command::Train(args) => classify::train(&args),
         Command::Evaluate(args) => classify::evaluate(&args),
         Command::Experiment(ExperimentCommand::Table1(args)) => experiment::table1(&args),
