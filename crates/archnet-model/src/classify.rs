@@ -252,7 +252,7 @@ pub fn train_classifier(
     let io = |p: &Path, e: std::io::Error| ModelError::Data(archnet_data::DataError::io(p, e));
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let device = crate::device().autodiff();
-    device.seed(config.seed);
+    let _rng = crate::seeded_run(&device, config.seed);
     let mut model = BaseModel::init(spec, &device).map_err(ModelError::Config)?;
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let mut state = ClassifierState {
@@ -437,24 +437,9 @@ fn write_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::bright_dark;
 
     /// Two classes that differ in mean brightness: any working classifier separates them.
-    fn bright_dark(n: usize) -> ImageDataset {
-        let mut pixels = Vec::new();
-        let mut labels = Vec::new();
-        for i in 0..n {
-            let label = (i % 2) as u16;
-            let base = if label == 0 { 30 } else { 200 };
-            pixels.extend((0..64).map(|j| (base + (i * 7 + j * 13) % 40) as u8));
-            labels.push(label);
-        }
-        ImageDataset {
-            shape: [1, 8, 8],
-            pixels,
-            labels: Some(labels),
-            class_names: vec!["dark".into(), "bright".into()],
-        }
-    }
 
     #[test]
     fn cnn_learns_a_separable_task_and_resumes() {

@@ -135,7 +135,7 @@ pub fn train_dp_sgd(
         )));
     }
     let device = crate::device().autodiff();
-    device.seed(config.seed);
+    let _rng = crate::seeded_run(&device, config.seed);
     let mut model = BaseModel::init(spec, &device).map_err(ModelError::Config)?;
     let mut optim = SgdConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -211,23 +211,7 @@ pub fn train_dp_sgd(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bright_dark(n: usize) -> ImageDataset {
-        let mut pixels = Vec::new();
-        let mut labels = Vec::new();
-        for i in 0..n {
-            let label = (i % 2) as u16;
-            let base = if label == 0 { 20 } else { 220 };
-            pixels.extend((0..64).map(|j| (base + (i * 7 + j * 13) % 30) as u8));
-            labels.push(label);
-        }
-        ImageDataset {
-            shape: [1, 8, 8],
-            pixels,
-            labels: Some(labels),
-            class_names: vec!["dark".into(), "bright".into()],
-        }
-    }
+    use crate::test_data::bright_dark;
 
     #[test]
     fn learns_a_separable_task_and_reports_epsilon() {

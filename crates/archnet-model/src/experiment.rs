@@ -16,7 +16,7 @@ use crate::dp::PrivacySpent;
 use crate::dp_sgd::{DpSgdConfig, train_dp_sgd};
 use crate::error::{ModelError, Result};
 use crate::key::ArchNetKey;
-use crate::keyfile::{KEY_FORMAT, KeyFile, KeyMetadata, TrainingRecord};
+use crate::keyfile::{KeyFile, KeyMetadata};
 use crate::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
 use crate::train::{KeyTrainConfig, Recipe, train_key};
 
@@ -190,7 +190,7 @@ pub fn run_table1(
                 ..KeyTrainConfig::from_recipe(Recipe::Fast)
             };
             let outcome = train_key(&arch, &key_data, &config, None, false, &mut |_| {})?;
-            let meta = experiment_key_metadata(&arch, &key_data, &config, &outcome);
+            let meta = outcome.key_metadata(&arch, &key_data, &config, "table1 experiment".into());
             let meta = KeyFile::save(&saved_key, &outcome.key, meta)?;
             (outcome.key, meta)
         }
@@ -317,39 +317,6 @@ pub fn run_table1(
         privacy: crate::dp::epsilon(q, settings.dp.noise_multiplier, steps, settings.dp.delta),
         wall_seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn experiment_key_metadata(
-    arch: &KeyArchitecture,
-    data: &ImageDataset,
-    config: &KeyTrainConfig,
-    outcome: &crate::train::TrainOutcome,
-) -> KeyMetadata {
-    let (encoder_params, decoder_params) = arch.num_params();
-    KeyMetadata {
-        format: KEY_FORMAT.into(),
-        version: 1,
-        key_id: String::new(),
-        architecture: arch.clone(),
-        encoder_params,
-        decoder_params,
-        training: TrainingRecord {
-            recipe: config.recipe.clone(),
-            loss: config.loss.to_string(),
-            learning_rate: config.learning_rate,
-            batch_size: config.batch_size,
-            epochs: config.epochs,
-            samples_seen: outcome.samples_seen,
-            seed: config.seed,
-            data_fingerprint: data.fingerprint(),
-            data_source: "table1 experiment".into(),
-            train_samples: data.len(),
-            wall_seconds: outcome.wall_seconds,
-            final_loss: outcome.final_loss,
-        },
-        reconstruction: None,
-        created_at: archnet_data::fsutil::now_rfc3339(),
-    }
 }
 
 fn encrypt_to(

@@ -397,6 +397,8 @@ mod tests {
 
     #[test]
     fn save_then_load_gives_the_same_key() {
+        // Random initialisation draws from burn's shared generator: keep seeded runs exact.
+        let _rng = crate::seeded_run(&crate::device(), 0);
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("k.key");
         let arch = KeyArchitecture::preset("auto", [1, 4, 4]).unwrap();
@@ -411,6 +413,8 @@ mod tests {
 
     #[test]
     fn altered_weights_are_detected() {
+        // Random initialisation draws from burn's shared generator: keep seeded runs exact.
+        let _rng = crate::seeded_run(&crate::device(), 0);
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("k.key");
         let arch = KeyArchitecture::preset("auto", [1, 4, 4]).unwrap();

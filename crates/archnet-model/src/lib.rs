@@ -23,6 +23,9 @@ pub mod pipeline;
 mod stack;
 pub mod train;
 
+#[cfg(test)]
+mod test_data;
+
 pub use arch::{KeyArchitecture, LayerSpec, PRESETS};
 pub use error::ModelError;
 pub use key::{ArchNetKey, HEncoder, LDecoder};
@@ -32,4 +35,20 @@ pub use keyfile::{KeyFile, KeyMetadata};
 /// backend in default builds; `BURN_DEVICE` can name another where one is compiled in).
 pub fn device() -> burn::tensor::Device {
     burn::tensor::Device::default()
+}
+
+/// Seeds burn's random number generator for one training run and holds it for the run.
+///
+/// burn's CPU backend keeps one process-wide generator; two trainings drawing from it at once
+/// (parallel tests, a library user's threads) would interleave draws and lose reproducibility.
+/// Holding this guard for a run makes "same seed, same result" hold in any process.
+pub(crate) fn seeded_run(
+    device: &burn::tensor::Device,
+    seed: u64,
+) -> std::sync::MutexGuard<'static, ()> {
+    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A run that panicked leaves the lock poisoned; the generator is reseeded anyway.
+    let guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    guard
 }

@@ -142,6 +142,44 @@ pub struct TrainOutcome {
     pub resumed: bool,
 }
 
+impl TrainOutcome {
+    /// The key file metadata describing this run (`key_id` is filled in by
+    /// [`crate::KeyFile::save`]; `reconstruction` is left for the caller to measure).
+    pub fn key_metadata(
+        &self,
+        arch: &KeyArchitecture,
+        data: &ImageDataset,
+        config: &KeyTrainConfig,
+        data_source: String,
+    ) -> crate::keyfile::KeyMetadata {
+        let (encoder_params, decoder_params) = arch.num_params();
+        crate::keyfile::KeyMetadata {
+            format: crate::keyfile::KEY_FORMAT.into(),
+            version: 1,
+            key_id: String::new(),
+            architecture: arch.clone(),
+            encoder_params,
+            decoder_params,
+            training: crate::keyfile::TrainingRecord {
+                recipe: config.recipe.clone(),
+                loss: config.loss.to_string(),
+                learning_rate: config.learning_rate,
+                batch_size: config.batch_size,
+                epochs: config.epochs,
+                samples_seen: self.samples_seen,
+                seed: config.seed,
+                data_fingerprint: data.fingerprint(),
+                data_source,
+                train_samples: data.len(),
+                wall_seconds: self.wall_seconds,
+                final_loss: self.final_loss,
+            },
+            reconstruction: None,
+            created_at: archnet_data::fsutil::now_rfc3339(),
+        }
+    }
+}
+
 /// `state.json` of a checkpoint folder.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CheckpointState {
@@ -185,7 +223,7 @@ pub fn train_key(
         ));
     }
     let device = crate::device().autodiff();
-    device.seed(config.seed);
+    let _rng = crate::seeded_run(&device, config.seed);
     let fingerprint = data.fingerprint();
     let mut key = ArchNetKey::init(arch, &device);
     let mut optim = AdamConfig::new().with_epsilon(1e-8).init();

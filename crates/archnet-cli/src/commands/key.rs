@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use archnet_data::{Split, open_dataset};
-use archnet_model::keyfile::{KEY_FORMAT, ReconstructionRecord, TrainingRecord};
+use archnet_model::keyfile::ReconstructionRecord;
 use archnet_model::train::{KeyTrainConfig, evaluate_reconstruction, train_key};
 use archnet_model::{KeyArchitecture, KeyFile, KeyMetadata};
 
@@ -113,35 +113,14 @@ pub fn train(args: &KeyTrainArgs) -> anyhow::Result<KeyMetadata> {
     } else {
         None
     };
-    let metadata = KeyMetadata {
-        format: KEY_FORMAT.into(),
-        version: 1,
-        key_id: String::new(),
-        architecture: arch.clone(),
-        encoder_params: enc,
-        decoder_params: dec,
-        training: TrainingRecord {
-            recipe: config.recipe.clone(),
-            loss: config.loss.to_string(),
-            learning_rate: config.learning_rate,
-            batch_size: config.batch_size,
-            epochs: config.epochs,
-            samples_seen: outcome.samples_seen,
-            seed: config.seed,
-            data_fingerprint: data.fingerprint(),
-            data_source: format!(
-                "{} ({} split, {} images)",
-                args.data.data.display(),
-                args.data.data_split,
-                data.len()
-            ),
-            train_samples: data.len(),
-            wall_seconds: outcome.wall_seconds,
-            final_loss: outcome.final_loss,
-        },
-        reconstruction,
-        created_at: archnet_data::fsutil::now_rfc3339(),
-    };
+    let data_source = format!(
+        "{} ({} split, {} images)",
+        args.data.data.display(),
+        args.data.data_split,
+        data.len()
+    );
+    let mut metadata = outcome.key_metadata(&arch, &data, &config, data_source);
+    metadata.reconstruction = reconstruction;
     let written =
         KeyFile::save(&args.out, &outcome.key, metadata).context("writing the key file")?;
     println!(
