@@ -250,7 +250,7 @@ pub struct Table1Args {
     /// Where results/table1-<dataset>.md and .csv go.
     #[arg(long, default_value = "results")]
     pub out: std::path::PathBuf,
-    /// Scratch folder for keys, ciphertexts and checkpoints (default: work/table1-<dataset>).
+    /// Scratch folder for keys, ciphertexts and checkpoints (default: work/table1-<dataset>-<budget>).
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
     /// Use this key instead of training one.

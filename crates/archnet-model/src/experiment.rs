@@ -30,6 +30,15 @@ pub enum Budget {
     Full,
 }
 
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Budget::Quick => "quick",
+            Budget::Full => "full",
+        })
+    }
+}
+
 impl std::str::FromStr for Budget {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -392,11 +401,7 @@ impl Table1Result {
                 pct(m)
             }
         };
-        let mut md = format!(
-            "# Table 1 on {} ({} budget)\n\n",
-            s.dataset,
-            serde_json::to_string(&s.budget).unwrap().trim_matches('"')
-        );
+        let mut md = format!("# Table 1 on {} ({} budget)\n\n", s.dataset, s.budget);
         md += &format!(
             "Made by `{command}` in {:.0} minutes on a 2-core CPU (burn flex backend). Key {} ({}). ",
             self.wall_seconds / 60.0,
@@ -460,13 +465,12 @@ impl Table1Result {
     pub fn to_csv(&self) -> String {
         let mut csv =
             String::from("dataset,budget,arm,seed,epoch,train_loss,test_accuracy,seconds\n");
-        let budget = serde_json::to_string(&self.settings.budget).unwrap();
         for r in &self.runs {
             for m in &r.history {
                 csv += &format!(
                     "{},{},{},{},{},{:.6},{},{:.2}\n",
                     self.settings.dataset,
-                    budget.trim_matches('"'),
+                    self.settings.budget,
                     r.arm,
                     r.seed,
                     m.epoch + 1,

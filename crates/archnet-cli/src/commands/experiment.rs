@@ -14,7 +14,7 @@ pub fn table1(args: &Table1Args) -> anyhow::Result<()> {
     let work = args
         .work_dir
         .clone()
-        .unwrap_or_else(|| format!("work/table1-{}", args.dataset).into());
+        .unwrap_or_else(|| format!("work/table1-{}-{}", args.dataset, args.budget).into());
     let result = run_table1(
         &settings,
         &args.data_root,
