@@ -11,9 +11,9 @@ use clap::{Parser, Subcommand};
 /// archnet: get a model trained on your private images by other people's computers, without
 /// handing over the images. Encrypts image datasets with a trained neural key (ArchNet).
 ///
-/// What is protected and what is not: see docs/threat-model.md. In short, a ciphertext hides the
-/// image from casual viewing only; an attacker with a few known (image, ciphertext) pairs can
-/// invert the encryption. Do not rely on it against a determined adversary.
+/// What is protected and what is not: see docs/threat-model.md. In short, ArchNet is obfuscation,
+/// not encryption: single ciphertext channels can show the image (see `archnet visualize`), and
+/// an attacker with a few known (image, ciphertext) pairs can learn to invert E1.
 #[derive(Debug, Parser)]
 #[command(name = "archnet", version)]
 pub struct Cli {
