@@ -79,6 +79,19 @@ fn table1_quick_on_mnist_writes_all_arms() {
     // Run again: the key, ciphertexts and finished trainings are reused.
     let again = archnet_ok(&args);
     assert!(again.contains("| ArchNet |"));
+    // Reused runs keep their training time (summed from their epochs), not the 0 s of reuse.
+    let archnet_row = again
+        .lines()
+        .find(|l| l.starts_with("| archnet | 0 |"))
+        .unwrap();
+    let seconds: f64 = archnet_row
+        .split('|')
+        .nth(4)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(seconds > 0.0, "{archnet_row}");
     assert_eq!(
         std::fs::read_dir(work.join("archnet-seed0"))
             .unwrap()
