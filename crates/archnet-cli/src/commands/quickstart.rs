@@ -150,11 +150,19 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     }
     println!("total:      {:.0} s", started.elapsed().as_secs_f64());
     println!();
-    println!("What this protects: a ciphertext does not show the image to someone looking at it.");
+    // Say what is protected as measured (results/README.md), not as the paper claims.
     println!(
-        "What it does not: anyone holding a few (image, ciphertext) pairs can learn to invert it;"
+        "What this protects: the images and the key never leave the publisher; nodes see ciphertexts."
     );
-    println!("see docs/threat-model.md before publishing data you must keep secret.");
+    println!(
+        "What it does not: ciphertext channels can show the image (try `archnet visualize`), and"
+    );
+    println!(
+        "anyone with a few (image, ciphertext) pairs can learn to invert E1. It is obfuscation,"
+    );
+    println!(
+        "not encryption: read docs/threat-model.md before publishing data you must keep secret."
+    );
     if args.work_dir.is_none() {
         println!("(the temporary folder is removed now; pass --work-dir DIR to keep the files)");
     }
