@@ -41,6 +41,20 @@ pub fn temp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}.partial", std::process::id()))
 }
 
+/// Refuses an output path that exists already: archnet never overwrites a dataset or image folder.
+pub fn ensure_new_output(out: &Path) -> Result<()> {
+    if out.exists() {
+        return Err(DataError::io(
+            out,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "output already exists; choose a new folder",
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The current time as an RFC 3339 string in UTC (`2026-11-25T13:36:11Z`).
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()

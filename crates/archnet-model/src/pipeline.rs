@@ -208,16 +208,7 @@ pub fn decrypt_dataset(
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<DecryptReport> {
     check_key_matches(meta, dataset)?;
-    if out.exists() {
-        return Err(DataError::io(
-            out,
-            std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "output already exists; choose a new folder",
-            ),
-        )
-        .into());
-    }
+    archnet_data::fsutil::ensure_new_output(out)?;
     let manifest = dataset.manifest().clone();
     if let Some(r) = reference
         && r.shape != manifest.plain_shape

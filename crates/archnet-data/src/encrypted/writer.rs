@@ -8,7 +8,7 @@ use safetensors::tensor::TensorView;
 use super::manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, Manifest, ShardInfo};
 use super::storage::{SampleLayout, Storage, encode};
 use crate::error::{DataError, Result};
-use crate::fsutil::{now_rfc3339, sha256_hex, temp_sibling, write_atomic};
+use crate::fsutil::{ensure_new_output, now_rfc3339, sha256_hex, temp_sibling, write_atomic};
 
 /// Target size of one shard file (64 MiB): big enough for sequential reads, small enough that
 /// a writer buffering one shard per split stays well inside a small machine's memory.
@@ -51,15 +51,7 @@ pub struct WriterHeader {
 impl EncryptedDatasetWriter {
     /// Starts a dataset at `out`, which must not exist yet (nothing is ever overwritten).
     pub fn create(out: &Path, header: WriterHeader, shard_bytes: usize) -> Result<Self> {
-        if out.exists() {
-            return Err(DataError::io(
-                out,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "output already exists; choose a new folder",
-                ),
-            ));
-        }
+        ensure_new_output(out)?;
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
         }
