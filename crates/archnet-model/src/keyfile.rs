@@ -105,25 +105,13 @@ impl KeyFile {
         };
         let mut file =
             std::fs::File::open(path).map_err(|e| archnet_data::DataError::io(path, e))?;
-        let file_len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut len = [0u8; 8];
-        file.read_exact(&mut len)
-            .map_err(|_| err("shorter than a safetensors header".into()))?;
-        let header_len = u64::from_le_bytes(len);
-        if header_len > 100 << 20 || header_len + 8 > file_len {
-            return Err(err(format!(
-                "header length {header_len} does not fit the {file_len}-byte file"
-            )));
-        }
-        let mut header = vec![0u8; header_len as usize];
-        file.read_exact(&mut header)
-            .map_err(|_| err("truncated header".into()))?;
+        let header = read_header_bytes(&mut file).map_err(err)?;
         parse_header(&header).map_err(err)
     }
 
     /// Loads a key and its metadata, checking that the weights match the recorded key id.
     ///
-    /// Memory: the weights are hashed by streaming the file and loaded through a memory map, so
+    /// Memory: the weights are hashed by streaming the file and loaded tensor by tensor, so
     /// loading a 469 MiB `paper-mnist` key does not hold a second in-memory copy of the file.
     pub fn load(path: &Path, device: &Device) -> Result<(ArchNetKey, KeyMetadata)> {
         let err = |reason: String| ModelError::KeyFile {
@@ -163,21 +151,32 @@ struct TensorEntry {
     data_offsets: (usize, usize),
 }
 
+/// The JSON header of a safetensors file: an 8-byte little-endian length, then that many bytes.
+/// Leaves `file` positioned at the start of the tensor data.
+fn read_header_bytes(file: &mut std::fs::File) -> Result<Vec<u8>, String> {
+    let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| "shorter than a safetensors header".to_string())?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > 100 << 20 || header_len + 8 > file_len {
+        return Err(format!(
+            "header length {header_len} does not fit the {file_len}-byte file"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|_| "truncated header".to_string())?;
+    Ok(header)
+}
+
 /// The tensor entries of a safetensors header, and where the data starts.
 fn read_tensor_entries(
     file: &mut std::fs::File,
 ) -> Result<(u64, HashMap<String, TensorEntry>), String> {
     let file_len = file.metadata().map_err(|e| e.to_string())?.len();
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
-        .map_err(|_| "truncated header".to_string())?;
-    let header_len = u64::from_le_bytes(len);
-    if header_len + 8 > file_len {
-        return Err("truncated header".into());
-    }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)
-        .map_err(|_| "truncated header".to_string())?;
+    let header = read_header_bytes(file)?;
+    let header_len = header.len() as u64;
     let mut raw: HashMap<String, serde_json::Value> =
         serde_json::from_slice(&header).map_err(|e| format!("header is not JSON: {e}"))?;
     raw.remove("__metadata__");
