@@ -8,24 +8,17 @@ use common::{archnet_err, archnet_ok, shared_dataset};
 
 /// Trains a small `auto` key on `data`; returns its stdout.
 fn train_key(data: &Path, out: &Path, epochs: &str, limit: &str) -> String {
-    archnet_ok(&[
-        "key",
-        "train",
-        "--preset",
-        "auto",
-        "--data",
-        data.to_str().unwrap(),
+    let extra = [
         "--limit",
         limit,
-        "--out",
-        out.to_str().unwrap(),
         "--epochs",
         epochs,
         "--batch-size",
         "32",
         "--eval-limit",
         "100",
-    ])
+    ];
+    common::train_auto_key(data, out, &extra)
 }
 
 fn mean_psnr(stdout: &str) -> f64 {
@@ -72,20 +65,12 @@ fn key_file_is_private_and_described_by_key_info() {
     ]);
     assert!(e.contains("invalid key file"), "{e}");
     // An existing checkpoint is not silently overwritten.
-    let e = archnet_err(&[
-        "key",
-        "train",
-        "--preset",
-        "auto",
-        "--data",
-        common::sample().to_str().unwrap(),
-        "--limit",
-        "200",
-        "--out",
-        key.to_str().unwrap(),
-        "--eval-limit",
-        "0",
-    ]);
+    let sample = common::sample();
+    let e = archnet_err(&common::auto_key_args(
+        &sample,
+        &key,
+        &["--limit", "200", "--eval-limit", "0"],
+    ));
     assert!(e.contains("pass --resume"), "{e}");
 }
 
@@ -157,22 +142,11 @@ fn encrypt_decrypt_round_trip_and_refusals() {
 
     // Wrong key: refused before anything is written.
     let other = t.path().join("other.key");
-    archnet_ok(&[
-        "key",
-        "train",
-        "--preset",
-        "auto",
-        "--data",
-        sample.to_str().unwrap(),
-        "--limit",
-        "64",
-        "--out",
-        other.to_str().unwrap(),
-        "--seed",
-        "7",
-        "--eval-limit",
-        "0",
-    ]);
+    common::train_auto_key(
+        &sample,
+        &other,
+        &["--limit", "64", "--seed", "7", "--eval-limit", "0"],
+    );
     let dec2 = t.path().join("dec2");
     let e = archnet_err(&[
         "decrypt",

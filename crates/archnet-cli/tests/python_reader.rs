@@ -38,20 +38,7 @@ fn documented_python_reader_loads_an_encrypted_dataset() {
     let t = tempfile::tempdir().unwrap();
     let sample = common::sample();
     let key = t.path().join("k.key");
-    archnet_ok(&[
-        "key",
-        "train",
-        "--preset",
-        "auto",
-        "--data",
-        sample.to_str().unwrap(),
-        "--limit",
-        "70",
-        "--out",
-        key.to_str().unwrap(),
-        "--eval-limit",
-        "0",
-    ]);
+    common::train_auto_key(&sample, &key, &["--limit", "70", "--eval-limit", "0"]);
     let script = t.path().join("reader.py");
     std::fs::write(&script, python_snippet()).unwrap();
     for storage in ["f32", "q8"] {

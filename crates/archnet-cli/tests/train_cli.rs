@@ -48,20 +48,7 @@ fn trains_and_evaluates_on_plain_and_encrypted_data() {
 
     // Encrypted: the same images through a small key.
     let key = t.path().join("k.key");
-    archnet_ok(&[
-        "key",
-        "train",
-        "--preset",
-        "auto",
-        "--data",
-        s,
-        "--out",
-        key.to_str().unwrap(),
-        "--epochs",
-        "2",
-        "--eval-limit",
-        "0",
-    ]);
+    common::train_auto_key(&sample, &key, &["--epochs", "2", "--eval-limit", "0"]);
     let enc = t.path().join("enc");
     archnet_ok(&[
         "encrypt",

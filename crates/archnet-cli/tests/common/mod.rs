@@ -57,3 +57,24 @@ pub fn shared_dataset(name: &str) -> Option<PathBuf> {
 pub fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/mnist-sample")
 }
+
+/// Arguments of `archnet key train --preset auto --data DATA --out OUT` followed by `extra`.
+pub fn auto_key_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "key",
+        "train",
+        "--preset",
+        "auto",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Trains a small `auto` key (see [`auto_key_args`]), asserting success; returns stdout.
+pub fn train_auto_key(data: &Path, out: &Path, extra: &[&str]) -> String {
+    archnet_ok(&auto_key_args(data, out, extra))
+}
