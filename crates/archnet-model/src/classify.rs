@@ -183,22 +183,45 @@ impl Evaluation {
 /// Runs `model` over `samples`; returns accuracy and confusion matrix.
 pub fn evaluate(model: &BaseModel, samples: &Samples, batch_size: usize) -> Result<Evaluation> {
     let device = crate::device();
-    let classes = samples.class_names().len();
     let [c, h, w] = samples.shape();
+    evaluate_with(samples, batch_size, &mut |x, n| {
+        let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [n, c, h, w]), &device);
+        let predicted = model.forward(input).argmax(1).into_data().convert::<i64>();
+        let predicted = predicted
+            .try_to_vec::<i64>()
+            .map_err(|e| ModelError::Config(format!("reading predictions: {e:?}")))?;
+        Ok(predicted.into_iter().map(|p| p as usize).collect())
+    })
+}
+
+/// Predicts one batch: flat `[n, C, H, W]` values and `n` → `n` class indices.
+pub type PredictFn<'a> = dyn FnMut(&[f32], usize) -> Result<Vec<usize>> + 'a;
+
+/// Accuracy and confusion matrix of any classifier (a burn model, an ONNX model) over `samples`.
+pub fn evaluate_with(
+    samples: &Samples,
+    batch_size: usize,
+    predict: &mut PredictFn<'_>,
+) -> Result<Evaluation> {
+    let classes = samples.class_names().len();
     let mut confusion = vec![vec![0usize; classes]; classes];
     let mut count = 0;
     samples.for_each_batch(batch_size, None, &mut |x, y| {
-        let input =
-            Tensor::<4>::from_data(TensorData::new(x.to_vec(), [y.len(), c, h, w]), &device);
-        let predicted = model
-            .forward(input)
-            .argmax(1)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .expect("ints");
+        let predicted = predict(x, y.len())?;
+        if predicted.len() != y.len() {
+            return Err(ModelError::Config(format!(
+                "the classifier returned {} predictions for {} samples",
+                predicted.len(),
+                y.len()
+            )));
+        }
         for (&truth, &p) in y.iter().zip(&predicted) {
-            confusion[truth as usize][(p as usize).min(classes - 1)] += 1;
+            if p >= classes {
+                return Err(ModelError::Config(format!(
+                    "the classifier predicted class {p}, but there are {classes} classes"
+                )));
+            }
+            confusion[truth as usize][p] += 1;
         }
         count += y.len();
         Ok(())

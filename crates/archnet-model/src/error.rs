@@ -20,6 +20,9 @@ pub enum ModelError {
     /// A training checkpoint cannot be used.
     #[error("{path}: checkpoint: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
+    /// A model file or card cannot be read or written.
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
     /// An option has a value that cannot work.
     #[error("{0}")]
     Config(String),

@@ -198,7 +198,25 @@ pub fn run_table1(
                 max_samples: Some(settings.key_samples),
                 ..KeyTrainConfig::from_recipe(Recipe::Fast)
             };
-            let outcome = train_key(&arch, &key_data, &config, None, false, &mut |_| {})?;
+            // Checkpointed, so an interrupted experiment resumes its key instead of restarting.
+            let checkpoints = work.join("table1.key.ckpt");
+            let mut last_log = Instant::now();
+            let outcome = train_key(
+                &arch,
+                &key_data,
+                &config,
+                Some(&checkpoints),
+                true,
+                &mut |p| {
+                    if last_log.elapsed().as_secs() >= 60 {
+                        last_log = Instant::now();
+                        log(&format!(
+                            "key: {} samples, loss {:.5}, {:.1} samples/s",
+                            p.samples_seen, p.loss, p.samples_per_second
+                        ));
+                    }
+                },
+            )?;
             let meta = outcome.key_metadata(&arch, &key_data, &config, "table1 experiment".into());
             let meta = KeyFile::save(&saved_key, &outcome.key, meta)?;
             (outcome.key, meta)

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod pipeline;
 mod stack;
 pub mod train;
+pub mod trained;
 
 #[cfg(test)]
 mod test_data;
@@ -42,10 +43,7 @@ pub fn device() -> burn::tensor::Device {
 /// burn's CPU backend keeps one process-wide generator; two trainings drawing from it at once
 /// (parallel tests, a library user's threads) would interleave draws and lose reproducibility.
 /// Holding this guard for a run makes "same seed, same result" hold in any process.
-pub(crate) fn seeded_run(
-    device: &burn::tensor::Device,
-    seed: u64,
-) -> std::sync::MutexGuard<'static, ()> {
+pub fn seeded_run(device: &burn::tensor::Device, seed: u64) -> std::sync::MutexGuard<'static, ()> {
     static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
     // A run that panicked leaves the lock poisoned; the generator is reseeded anyway.
     let guard = RNG.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,32 +2,16 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use archnet_data::encrypted::{EncryptedDataset, MANIFEST_FILE};
 use archnet_data::{Split, open_dataset};
-use archnet_model::base::{BaseModel, BaseModelSpec};
+use archnet_model::base::BaseModelSpec;
 use archnet_model::classify::{
     ClassifierTrainConfig, Evaluation, Samples, evaluate as evaluate_model, train_classifier,
 };
-use burn::store::{ModuleSnapshot, SafetensorsStore};
-use serde::{Deserialize, Serialize};
+use archnet_model::trained::{CARD_FILE, ModelCard, TrainedModel, WEIGHTS_FILE};
 
 use crate::cli::{EvaluateArgs, TrainArgs};
 use crate::progress::samples_bar;
-
-/// `model.json` beside `model.safetensors` in a training output folder.
-#[derive(Debug, Serialize, Deserialize)]
-struct ModelCard {
-    spec: BaseModelSpec,
-    class_names: Vec<String>,
-    /// Key id of the encrypted data the model was trained on (`None`: plain data).
-    key_id: Option<String>,
-    config: ClassifierTrainConfig,
-    validation_accuracy: Option<f64>,
-}
-
-const WEIGHTS: &str = "model.safetensors";
-const CARD: &str = "model.json";
 
 fn is_encrypted(path: &Path) -> bool {
     path.join(MANIFEST_FILE).is_file()
@@ -117,25 +101,20 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
             m.seconds
         );
     }
-    let mut store = SafetensorsStore::from_file(args.out.join(WEIGHTS)).overwrite(true);
-    outcome
-        .model
-        .save_into(&mut store)
-        .context("writing the model weights")?;
-    let card = ModelCard {
-        spec,
-        class_names: train.class_names(),
-        key_id: train.key_id(),
-        config,
-        validation_accuracy: outcome.history.last().and_then(|m| m.validation_accuracy),
+    let validation_accuracy = outcome.history.last().and_then(|m| m.validation_accuracy);
+    let trained = TrainedModel {
+        card: ModelCard {
+            spec,
+            class_names: train.class_names(),
+            key_id: train.key_id(),
+            config,
+            validation_accuracy,
+        },
+        model: outcome.model,
     };
-    archnet_data::fsutil::write_atomic(
-        &args.out.join(CARD),
-        &serde_json::to_vec_pretty(&card)?,
-        0o644,
-    )?;
+    trained.save(&args.out)?;
     println!(
-        "model written to {} ({WEIGHTS}, {CARD}, metrics.csv)",
+        "model written to {} ({WEIGHTS_FILE}, {CARD_FILE}, metrics.csv)",
         args.out.display()
     );
     Ok(())
@@ -143,16 +122,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// `archnet evaluate`
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
-    let card_path = args.model.join(CARD);
-    let card: ModelCard = serde_json::from_slice(
-        &std::fs::read(&card_path).with_context(|| format!("reading {}", card_path.display()))?,
-    )
-    .with_context(|| format!("{}: not a model card", card_path.display()))?;
-    let mut model =
-        BaseModel::init(&card.spec, &archnet_model::device()).map_err(anyhow::Error::msg)?;
-    model
-        .load_from(&mut SafetensorsStore::from_file(args.model.join(WEIGHTS)))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.join(WEIGHTS).display()))?;
+    let TrainedModel { card, model } = TrainedModel::load(&args.model, &archnet_model::device())?;
     let default_split = if is_encrypted(&args.data) {
         "validation"
     } else {

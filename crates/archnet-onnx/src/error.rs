@@ -1,0 +1,34 @@
+//! Errors of exporting, inspecting and running ONNX models.
+
+/// What went wrong with an ONNX model.
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    /// The bytes are not an ONNX model.
+    #[error("not a valid ONNX model: {0}")]
+    Malformed(String),
+    /// A valid model that the policy for untrusted models refuses.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The model does not fit the data (input shape, classes).
+    #[error("the model does not fit the data: {0}")]
+    Mismatch(String),
+    /// tract could not load or run the model.
+    #[error("running the model failed: {0}")]
+    Runtime(String),
+    /// Validation ran past its time limit.
+    #[error("validation exceeded its time limit of {limit_s} s after {done} of {total} samples")]
+    Timeout {
+        limit_s: u64,
+        done: usize,
+        total: usize,
+    },
+    /// The exporter could not trace or lower the model.
+    #[error("ONNX export failed: {0}")]
+    Export(String),
+    /// Reading the data failed.
+    #[error(transparent)]
+    Model(#[from] archnet_model::ModelError),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = OnnxError> = std::result::Result<T, E>;

@@ -1,0 +1,126 @@
+//! Exports archnet's base models to ONNX.
+//!
+//! burn-onnx's experimental exporter traces the model's forward pass twice (batch 2 and 3) and
+//! emits opset 18 with a symbolic batch axis; it handles every base model archnet trains (the
+//! CNN's adaptive pooling is written as matrix products for that reason). Its tensor names are
+//! generated (`tensor_198`), so the graph is then decoded with tract's prost types, its input
+//! and output renamed to `input` and `logits`, and archnet's metadata added.
+
+use archnet_model::base::{BaseModel, BaseModelSpec};
+use burn::module::Module;
+use burn::prelude::*;
+use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::error::{OnnxError, Result};
+use crate::{INPUT_NAME, OUTPUT_NAME};
+
+/// Metadata written into an exported model (`metadata_props`), so a model file says what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportInfo {
+    /// Key id of the encrypted data the model was trained on (`None`: plain data).
+    pub key_id: Option<String>,
+    /// Class names in logit order.
+    pub class_names: Vec<String>,
+}
+
+/// Metadata keys archnet writes.
+pub mod metadata {
+    /// The archnet version that exported the model.
+    pub const VERSION: &str = "archnet_version";
+    /// Base model kind (`cnn`, `resnet18`, ...).
+    pub const BASE_MODEL: &str = "archnet_base_model";
+    /// Key id of the training data, absent for plain data.
+    pub const KEY_ID: &str = "archnet_key_id";
+    /// JSON array of class names.
+    pub const CLASS_NAMES: &str = "archnet_class_names";
+}
+
+/// Exports `model` (described by `spec`) to ONNX bytes: IR 8, opset 18, input `input`
+/// `[N, C, H, W]` f32 with symbolic `N`, output `logits` `[N, K]`.
+pub fn export_model(model: &BaseModel, spec: &BaseModelSpec, info: &ExportInfo) -> Result<Vec<u8>> {
+    let device = Device::default();
+    let [c, h, w] = spec.input_shape;
+    // The exporter moves a clone of the model to its capture device, and batch norm's running
+    // statistics are shared between clones: the caller's model would be left on that device,
+    // unusable. A copy rebuilt from the record shares nothing with `model`.
+    let model = BaseModel::init(spec, &device)
+        .map_err(OnnxError::Export)?
+        .load_record(model.clone().into_record());
+    // Two traces with different batch sizes tell the exporter which axis is the batch.
+    let sample = Tensor::<4>::zeros([2, c, h, w], &device);
+    let validation = Tensor::<4>::zeros([3, c, h, w], &device);
+    let specs = [InputSpec::new([
+        AxisSpec::dynamic("N"),
+        AxisSpec::Static,
+        AxisSpec::Static,
+        AxisSpec::Static,
+    ])];
+    let traced = OnnxExporter::new()
+        .export_dynamic(&model, sample, validation, &specs, BaseModel::forward)
+        .map_err(|e| OnnxError::Export(e.to_string()))?;
+    let mut proto = pb::ModelProto::decode(traced.as_bytes())
+        .map_err(|e| OnnxError::Export(format!("the exporter wrote unreadable protobuf: {e}")))?;
+    name_interface(&mut proto)?;
+    proto.producer_name = "archnet".into();
+    proto.producer_version = env!("CARGO_PKG_VERSION").into();
+    let mut props = vec![
+        (metadata::VERSION, env!("CARGO_PKG_VERSION").to_string()),
+        (metadata::BASE_MODEL, spec.kind.clone()),
+        (
+            metadata::CLASS_NAMES,
+            serde_json::to_string(&info.class_names).expect("strings serialise"),
+        ),
+    ];
+    if let Some(key_id) = &info.key_id {
+        props.push((metadata::KEY_ID, key_id.clone()));
+    }
+    proto.metadata_props = props
+        .into_iter()
+        .map(|(key, value)| pb::StringStringEntryProto {
+            key: key.into(),
+            value,
+        })
+        .collect();
+    Ok(proto.encode_to_vec())
+}
+
+/// Renames the graph's single input and output to [`INPUT_NAME`] and [`OUTPUT_NAME`], everywhere
+/// they are referenced.
+fn name_interface(proto: &mut pb::ModelProto) -> Result<()> {
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| OnnxError::Export("the exported model has no graph".into()))?;
+    let (old_in, old_out) = match (graph.input.as_slice(), graph.output.as_slice()) {
+        ([i], [o]) => (i.name.clone(), o.name.clone()),
+        (i, o) => {
+            return Err(OnnxError::Export(format!(
+                "expected one input and one output, the trace has {} and {}",
+                i.len(),
+                o.len()
+            )));
+        }
+    };
+    let rename = |name: &mut String| {
+        if *name == old_in {
+            *name = INPUT_NAME.into();
+        } else if *name == old_out {
+            *name = OUTPUT_NAME.into();
+        }
+    };
+    for node in &mut graph.node {
+        node.input.iter_mut().for_each(rename);
+        node.output.iter_mut().for_each(rename);
+    }
+    for value in graph
+        .input
+        .iter_mut()
+        .chain(graph.output.iter_mut())
+        .chain(graph.value_info.iter_mut())
+    {
+        rename(&mut value.name);
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Runs an accepted ONNX classifier with tract: the server's validator and the publisher's
+//! predictor.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use archnet_model::classify::{Evaluation, Samples, evaluate_with};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+use crate::error::{OnnxError, Result};
+use crate::policy::{ModelPolicy, ModelSummary, inspect};
+
+/// Limits on one validation run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationLimits {
+    /// Wall time for the whole run, loading included.
+    pub max_duration: Duration,
+    /// Bound on the bytes of all intermediate tensors of one batch, estimated from the optimised
+    /// graph before anything runs (an upper bound of tract's working memory).
+    pub max_activation_bytes: u64,
+    /// Samples per run of the model.
+    pub batch_size: usize,
+}
+
+impl Default for ValidationLimits {
+    fn default() -> Self {
+        ValidationLimits {
+            max_duration: Duration::from_secs(30 * 60),
+            max_activation_bytes: 4 << 30,
+            batch_size: 64,
+        }
+    }
+}
+
+/// An ONNX classifier ready to run on `[C, H, W]` samples.
+pub struct OnnxClassifier {
+    plan: std::sync::Arc<TypedRunnableModel>,
+    summary: ModelSummary,
+    sample_shape: [usize; 3],
+    batch_size: usize,
+    classes: usize,
+    /// Estimated bytes of the intermediate tensors of one batch.
+    pub activation_bytes: u64,
+}
+
+impl OnnxClassifier {
+    /// Checks `bytes` against `policy`, then optimises the model for batches of
+    /// `limits.batch_size` samples of `sample_shape`, expecting `classes` logits per sample.
+    pub fn load(
+        bytes: &[u8],
+        policy: &ModelPolicy,
+        limits: &ValidationLimits,
+        sample_shape: [usize; 3],
+        classes: usize,
+    ) -> Result<Self> {
+        let (proto, summary) = inspect(bytes, policy)?;
+        check_input(&summary, sample_shape)?;
+        let batch_size = limits.batch_size.max(1);
+        // tract is not written for hostile input: a panic inside it becomes an error here, so a
+        // bad submission cannot take the validator down.
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            optimise(
+                &proto,
+                [
+                    batch_size,
+                    sample_shape[0],
+                    sample_shape[1],
+                    sample_shape[2],
+                ],
+            )
+        }))
+        .map_err(|panic| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&panic))))??;
+        let (model, activation_bytes) = loaded;
+        if activation_bytes > limits.max_activation_bytes {
+            return Err(OnnxError::Refused(format!(
+                "a batch of {batch_size} needs about {} MiB of intermediate tensors, the limit is {} MiB",
+                activation_bytes >> 20,
+                limits.max_activation_bytes >> 20
+            )));
+        }
+        let output = model
+            .output_fact(0)
+            .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+        let dims = output.shape.as_concrete().map(|d| d.to_vec());
+        if dims != Some(vec![batch_size, classes]) {
+            return Err(OnnxError::Mismatch(format!(
+                "the output `{}` has shape {:?} for a batch of {batch_size}; expected [{batch_size}, {classes}] ({classes} classes)",
+                summary.output_name, output.shape
+            )));
+        }
+        let plan = model
+            .into_runnable()
+            .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+        Ok(OnnxClassifier {
+            plan,
+            summary,
+            sample_shape,
+            batch_size,
+            classes,
+            activation_bytes,
+        })
+    }
+
+    /// What the policy check found.
+    pub fn summary(&self) -> &ModelSummary {
+        &self.summary
+    }
+
+    /// Logits of `n` samples given as flat `[n, C, H, W]` values: `n` rows of `classes`.
+    pub fn logits(&self, x: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        let sample_len: usize = self.sample_shape.iter().product();
+        if x.len() != n * sample_len {
+            return Err(OnnxError::Mismatch(format!(
+                "{} values are not {n} samples of {:?}",
+                x.len(),
+                self.sample_shape
+            )));
+        }
+        let [c, h, w] = self.sample_shape;
+        let mut rows = Vec::with_capacity(n);
+        for chunk in x.chunks(self.batch_size * sample_len) {
+            let m = chunk.len() / sample_len;
+            // The plan is optimised for one batch size: pad the last batch with zeros.
+            let mut batch = chunk.to_vec();
+            batch.resize(self.batch_size * sample_len, 0.0);
+            let input = Tensor::from_shape(&[self.batch_size, c, h, w], &batch)
+                .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+            let out = catch_unwind(AssertUnwindSafe(|| self.plan.run(tvec!(input.into()))))
+                .map_err(|p| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&p))))?
+                .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+            let logits = out[0]
+                .to_plain_array_view::<f32>()
+                .map_err(|e| OnnxError::Runtime(format!("the output is not f32: {e:#}")))?;
+            let logits: Vec<f32> = logits.iter().copied().collect();
+            rows.extend(logits.chunks(self.classes).take(m).map(<[f32]>::to_vec));
+        }
+        Ok(rows)
+    }
+
+    /// Predicted class of each of `n` samples.
+    pub fn predict(&self, x: &[f32], n: usize) -> Result<Vec<usize>> {
+        Ok(self.logits(x, n)?.iter().map(|row| argmax(row)).collect())
+    }
+
+    /// Accuracy and confusion matrix over `samples`, stopping with [`OnnxError::Timeout`] once
+    /// `limits.max_duration` has passed since `started`.
+    pub fn validate(
+        &self,
+        samples: &Samples,
+        limits: &ValidationLimits,
+        started: Instant,
+    ) -> Result<ValidationReport> {
+        if samples.shape() != self.sample_shape {
+            return Err(OnnxError::Mismatch(format!(
+                "the model was loaded for samples of {:?}, the data has {:?}",
+                self.sample_shape,
+                samples.shape()
+            )));
+        }
+        let run_started = Instant::now();
+        let total = samples.len();
+        let mut done = 0;
+        let mut failure = None;
+        let evaluation = evaluate_with(samples, self.batch_size, &mut |x, n| {
+            if started.elapsed() > limits.max_duration {
+                failure = Some(OnnxError::Timeout {
+                    limit_s: limits.max_duration.as_secs(),
+                    done,
+                    total,
+                });
+                return Err(archnet_model::ModelError::Config("time limit".into()));
+            }
+            let predicted = self.predict(x, n).map_err(|e| {
+                let message = e.to_string();
+                failure = Some(e);
+                archnet_model::ModelError::Config(message)
+            })?;
+            done += n;
+            Ok(predicted)
+        });
+        let evaluation = match (evaluation, failure) {
+            (_, Some(e)) => return Err(e),
+            (result, None) => result?,
+        };
+        let seconds = run_started.elapsed().as_secs_f64();
+        Ok(ValidationReport {
+            samples_per_second: evaluation.count as f64 / seconds.max(1e-9),
+            evaluation,
+            seconds,
+        })
+    }
+}
+
+/// The outcome of [`OnnxClassifier::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidationReport {
+    pub evaluation: Evaluation,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// Refuses a model whose declared input cannot take `[N, C, H, W]` samples of `shape`.
+fn check_input(summary: &ModelSummary, shape: [usize; 3]) -> Result<()> {
+    let dims = &summary.input_dims;
+    if dims.is_empty() {
+        return Ok(()); // Undeclared: tract will find out.
+    }
+    let fits = dims.len() == 4
+        && dims[1..]
+            .iter()
+            .zip(shape)
+            .all(|(d, s)| d.is_none_or(|d| d as usize == s));
+    if !fits {
+        let show: Vec<String> = dims
+            .iter()
+            .map(|d| d.map_or("?".into(), |d| d.to_string()))
+            .collect();
+        return Err(OnnxError::Mismatch(format!(
+            "input `{}` is [{}] but the samples are [N, {}, {}, {}]",
+            summary.input_name,
+            show.join(", "),
+            shape[0],
+            shape[1],
+            shape[2]
+        )));
+    }
+    Ok(())
+}
+
+/// tract's optimised model for a fixed input shape, with the summed size of every node output.
+fn optimise(proto: &pb::ModelProto, input: [usize; 4]) -> Result<(TypedModel, u64)> {
+    let err = |e: TractError| OnnxError::Runtime(format!("{e:#}"));
+    let model = tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .map_err(err)?
+        .with_input_fact(0, f32::fact(input).into())
+        .map_err(err)?
+        .into_optimized()
+        .map_err(err)?;
+    let mut bytes = 0u64;
+    for node in model.nodes() {
+        for output in &node.outputs {
+            let fact = &output.fact;
+            let elements = fact
+                .shape
+                .as_concrete()
+                .map_or(u64::MAX, |d| d.iter().map(|&x| x as u64).product());
+            bytes = bytes.saturating_add(elements.saturating_mul(fact.datum_type.size_of() as u64));
+        }
+    }
+    Ok((model, bytes))
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
