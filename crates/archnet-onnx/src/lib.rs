@@ -20,6 +20,8 @@ pub mod runner;
 pub use error::{OnnxError, Result};
 pub use export::{ExportInfo, export_model};
 pub use policy::{ModelPolicy, ModelSummary, inspect};
+/// ONNX's protobuf messages (tract's prost types), for tools that build or edit models.
+pub use tract_onnx::pb;
 pub use runner::{OnnxClassifier, ValidationLimits, ValidationReport};
 
 /// Name of the input of every model archnet exports.
