@@ -39,6 +39,13 @@ pub enum Command {
     Train(TrainArgs),
     /// Accuracy and confusion matrix of a trained base model on a dataset.
     Evaluate(EvaluateArgs),
+    /// Export a trained base model to ONNX (what a compute node hands back).
+    Export(ExportArgs),
+    /// Run an ONNX classifier (untrusted) over a plain or encrypted dataset: accuracy, per-class
+    /// accuracy, confusion matrix, speed.
+    Validate(ValidateArgs),
+    /// Classify plain images through a key and a delivered ONNX model: E1, then the model.
+    Predict(PredictArgs),
     /// Reproduce the paper's experiments.
     #[command(subcommand)]
     Experiment(ExperimentCommand),
@@ -228,6 +235,69 @@ pub struct EvaluateArgs {
     /// Use only the first N samples (plain data only).
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// A folder written by `archnet train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The ONNX file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Limits applied to an untrusted ONNX model.
+#[derive(Debug, clap::Args)]
+pub struct OnnxLimitArgs {
+    /// Refuse model files larger than this many MiB.
+    #[arg(long, default_value_t = 512)]
+    pub max_model_mib: u64,
+    /// Stop validation after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    pub max_seconds: u64,
+    /// Refuse models whose intermediate tensors for one batch exceed this many MiB.
+    #[arg(long, default_value_t = 4096)]
+    pub max_memory_mib: u64,
+    /// Samples per run of the model.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The ONNX model.
+    #[arg(long)]
+    pub onnx: PathBuf,
+    /// A plain dataset or an encrypted dataset folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split: for plain data `train` or `test` (default test); for encrypted data a split name
+    /// (default validation).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Use only the first N samples (plain data only).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub limits: OnnxLimitArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// The key whose E1 encrypted the model's training data.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The delivered ONNX model.
+    #[arg(long)]
+    pub onnx: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Print the prediction of the first N images.
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+    #[command(flatten)]
+    pub limits: OnnxLimitArgs,
 }
 
 #[derive(Debug, Subcommand)]

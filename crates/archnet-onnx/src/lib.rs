@@ -20,9 +20,9 @@ pub mod runner;
 pub use error::{OnnxError, Result};
 pub use export::{ExportInfo, export_model};
 pub use policy::{ModelPolicy, ModelSummary, inspect};
+pub use runner::{OnnxClassifier, ValidationLimits, ValidationReport};
 /// ONNX's protobuf messages (tract's prost types), for tools that build or edit models.
 pub use tract_onnx::pb;
-pub use runner::{OnnxClassifier, ValidationLimits, ValidationReport};
 
 /// Name of the input of every model archnet exports.
 pub const INPUT_NAME: &str = "input";

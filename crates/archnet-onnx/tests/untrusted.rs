@@ -84,7 +84,10 @@ fn wrong_input_shape_is_named() {
 #[test]
 fn wrong_class_count_is_named() {
     let message = refusal(load(&fixture(), MNIST, 5));
-    assert!(message.contains("expected [64, 5] (5 classes)"), "{message}");
+    assert!(
+        message.contains("expected [64, 5] (5 classes)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn truncated_empty_and_garbage_files_are_malformed() {
     for (what, data) in [
         ("truncated", bytes[..bytes.len() / 2].to_vec()),
         ("empty", Vec::new()),
-        ("garbage", (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect()),
+        (
+            "garbage",
+            (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ),
     ] {
         match load(&data, MNIST, 10) {
             Err(OnnxError::Malformed(m)) => assert!(!m.is_empty(), "{what}"),
@@ -117,7 +123,13 @@ fn oversized_model_is_refused_before_decoding() {
 fn operators_off_the_allow_list_are_refused() {
     let renamed = |op: &'static str, domain: &'static str| {
         edited(move |m| {
-            let node = m.graph.as_mut().unwrap().node.iter_mut().find(|n| n.op_type == "Relu");
+            let node = m
+                .graph
+                .as_mut()
+                .unwrap()
+                .node
+                .iter_mut()
+                .find(|n| n.op_type == "Relu");
             let node = node.unwrap();
             node.op_type = op.into();
             node.domain = domain.into();
@@ -164,7 +176,11 @@ fn time_and_memory_limits_stop_validation() {
         ..ValidationLimits::default()
     };
     match model.validate(&sample_test_split(), &limits, Instant::now()) {
-        Err(OnnxError::Timeout { done: 0, total: 200, .. }) => {}
+        Err(OnnxError::Timeout {
+            done: 0,
+            total: 200,
+            ..
+        }) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
 }

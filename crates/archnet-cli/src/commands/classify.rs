@@ -41,6 +41,21 @@ fn open_samples(path: &Path, split: &str, limit: Option<usize>) -> anyhow::Resul
     Ok(Samples::Plain(data))
 }
 
+/// The samples a model is evaluated on: `split`, or by default an encrypted dataset's
+/// `validation` split or a plain dataset's `test` release.
+pub(crate) fn open_evaluation_samples(
+    path: &Path,
+    split: Option<&str>,
+    limit: Option<usize>,
+) -> anyhow::Result<Samples> {
+    let default_split = if is_encrypted(path) {
+        "validation"
+    } else {
+        "test"
+    };
+    open_samples(path, split.unwrap_or(default_split), limit)
+}
+
 /// `archnet train`
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let encrypted = is_encrypted(&args.data);
@@ -123,16 +138,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
 /// `archnet evaluate`
 pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     let TrainedModel { card, model } = TrainedModel::load(&args.model, &archnet_model::device())?;
-    let default_split = if is_encrypted(&args.data) {
-        "validation"
-    } else {
-        "test"
-    };
-    let samples = open_samples(
-        &args.data,
-        args.split.as_deref().unwrap_or(default_split),
-        args.limit,
-    )?;
+    let samples = open_evaluation_samples(&args.data, args.split.as_deref(), args.limit)?;
     if samples.shape() != card.spec.input_shape {
         anyhow::bail!(
             "{}: the model takes {:?} samples but the data has {:?}",
@@ -153,7 +159,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_evaluation(e: &Evaluation, class_names: &[String]) {
+pub(crate) fn print_evaluation(e: &Evaluation, class_names: &[String]) {
     println!(
         "accuracy: {:.2}% on {} samples",
         100.0 * e.accuracy,

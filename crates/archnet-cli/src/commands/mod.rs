@@ -5,6 +5,7 @@ mod crypt;
 mod data;
 mod experiment;
 mod key;
+mod onnx;
 mod quickstart;
 mod visualize;
 
@@ -21,6 +22,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Visualize(args) => visualize::run(&args),
         Command::Train(args) => classify::train(&args),
         Command::Evaluate(args) => classify::evaluate(&args),
+        Command::Export(args) => onnx::export(&args),
+        Command::Validate(args) => onnx::validate(&args),
+        Command::Predict(args) => onnx::predict(&args),
         Command::Experiment(ExperimentCommand::Table1(args)) => experiment::table1(&args),
         Command::Quickstart(args) => quickstart::run(&args),
     }
