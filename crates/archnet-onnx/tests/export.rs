@@ -133,3 +133,52 @@ fn onnx_checker_and_onnxruntime_agree_with_tract() {
         );
     }
 }
+
+#[test]
+fn a_trained_resnet_with_real_batch_norm_statistics_matches_burn() {
+    // Freshly initialised batch norms hold mean 0 and variance 1, which would hide a mistake in
+    // exporting running statistics; a few training steps move them.
+    use archnet_data::ImageDataset;
+    use archnet_model::classify::{ClassifierTrainConfig, Samples, train_classifier};
+
+    let shape = [3, 16, 16];
+    let (_, spec) = common::model("resnet18", shape, 4);
+    let n = 96;
+    let pixels: Vec<u8> = common::inputs(n, shape)
+        .iter()
+        .map(|v| (v * 255.0) as u8)
+        .collect();
+    let data = ImageDataset {
+        shape,
+        pixels,
+        labels: Some((0..n as u16).map(|i| i % 4).collect()),
+        class_names: (0..4).map(|i| i.to_string()).collect(),
+    };
+    let config = ClassifierTrainConfig {
+        batch_size: 32,
+        epochs: 1,
+        ..ClassifierTrainConfig::default()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let trained = train_classifier(
+        &spec,
+        &Samples::Plain(data),
+        None,
+        &config,
+        out.path(),
+        false,
+        &mut |_, _, _| {},
+    )
+    .unwrap()
+    .model;
+    let bytes = common::export(&trained, &spec);
+    let x = common::inputs(256, shape);
+    let diff = max_difference(
+        &common::burn_logits(&trained, &x, shape),
+        &tract_logits(&bytes, &x, shape, 4),
+    );
+    assert!(
+        diff < 1e-4,
+        "trained resnet18: burn and tract differ by {diff}"
+    );
+}
