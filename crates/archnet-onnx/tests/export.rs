@@ -95,42 +95,54 @@ fn python_has_onnx() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether onnx and onnxruntime can be used; CI must have them (`.ci/run` installs them).
+fn onnxruntime_available() -> bool {
+    if python_has_onnx() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI must install onnx, onnxruntime and numpy for this test (see .ci/run)");
+    }
+    eprintln!("SKIPPED: python3 with onnx, onnxruntime and numpy is not available here");
+    false
+}
+
+/// Runs onnx's full checker on `bytes` and compares onnxruntime's logits of `x` with tract's.
+fn check_with_onnxruntime(name: &str, bytes: &[u8], x: &[f32], shape: [usize; 3], classes: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let logits = tract_logits(bytes, x, shape, classes);
+    let path = |file: &str| dir.path().join(file);
+    std::fs::write(path("model.onnx"), bytes).unwrap();
+    let raw = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(path("x.f32"), raw(x)).unwrap();
+    std::fs::write(path("logits.f32"), raw(&logits)).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/onnxruntime_check.py"
+    );
+    let out = Command::new("python3")
+        .arg(script)
+        .args([path("model.onnx"), path("x.f32"), path("logits.f32")])
+        .args(shape.map(|d| d.to_string()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn onnx_checker_and_onnxruntime_agree_with_tract() {
-    if !python_has_onnx() {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI must install onnx, onnxruntime and numpy for this test (see .ci/run)");
-        }
-        eprintln!("SKIPPED: python3 with onnx, onnxruntime and numpy is not available here");
+    if !onnxruntime_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     for (kind, shape) in [("cnn", [10, 56, 56]), ("resnet18", [3, 32, 32])] {
         let (model, spec) = common::model(kind, shape, 10);
         let bytes = common::export(&model, &spec);
-        let x = common::inputs(32, shape);
-        let logits = tract_logits(&bytes, &x, shape, 10);
-        let path = |name: &str| dir.path().join(format!("{kind}-{name}"));
-        std::fs::write(path("model.onnx"), &bytes).unwrap();
-        let raw = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
-        std::fs::write(path("x.f32"), raw(&x)).unwrap();
-        std::fs::write(path("logits.f32"), raw(&logits)).unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/onnxruntime_check.py"
-        );
-        let out = Command::new("python3")
-            .arg(script)
-            .args([path("model.onnx"), path("x.f32"), path("logits.f32")])
-            .args(shape.map(|d| d.to_string()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{kind}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        check_with_onnxruntime(kind, &bytes, &common::inputs(32, shape), shape, 10);
     }
 }
 
