@@ -9,6 +9,8 @@
 //!   attacked and no classifier needs them.
 //! - **No external data**: a tensor stored "beside the model" would make the loader open a path
 //!   of the submitter's choosing.
+//! - **Window attributes in range**: kernels, strides and dilations ≥ 1, pads ≥ 0, all ≤ 65,536
+//!   (fuzzing found a zero kernel side that breaks tract's shape arithmetic).
 //! - **One float input, outputs present, opset ≥ 7 and ≤ 24, at most [`ModelPolicy::max_nodes`]
 //!   nodes.**
 
@@ -181,6 +183,7 @@ pub fn inspect(bytes: &[u8], policy: &ModelPolicy) -> Result<(pb::ModelProto, Mo
                 t.name
             )));
         }
+        check_window_attributes(node)?;
         if !operators.contains(&node.op_type) {
             operators.push(node.op_type.clone());
         }
@@ -234,6 +237,30 @@ pub fn inspect(bytes: &[u8], policy: &ModelPolicy) -> Result<(pb::ModelProto, Mo
             .collect(),
     };
     Ok((proto, summary))
+}
+
+/// Largest kernel, stride, dilation or padding accepted in a window attribute.
+const MAX_WINDOW: i64 = 1 << 16;
+
+/// Refuses window attributes (`kernel_shape`, `strides`, `dilations`, `pads`, `group`) outside
+/// sane ranges. Found by fuzzing: a `MaxPool` with a zero kernel side makes tract 0.23 subtract
+/// with overflow (a panic with overflow checks, a nonsense shape without).
+fn check_window_attributes(node: &pb::NodeProto) -> Result<()> {
+    for attribute in &node.attribute {
+        let (low, values): (i64, Vec<i64>) = match attribute.name.as_str() {
+            "kernel_shape" | "strides" | "dilations" => (1, attribute.ints.clone()),
+            "pads" => (0, attribute.ints.clone()),
+            "group" => (1, vec![attribute.i]),
+            _ => continue,
+        };
+        if let Some(bad) = values.iter().find(|&&v| !(low..=MAX_WINDOW).contains(&v)) {
+            return Err(OnnxError::Refused(format!(
+                "node `{}` ({}) has {} = {bad}, outside {low}..={MAX_WINDOW}",
+                node.name, node.op_type, attribute.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The opset of the default domain, which must be one tract implements.

@@ -184,3 +184,19 @@ fn time_and_memory_limits_stop_validation() {
         other => panic!("expected a timeout, got {other:?}"),
     }
 }
+
+#[test]
+fn fuzz_found_zero_kernel_is_refused_before_tract() {
+    // fuzz/ found this mutation of the PyTorch fixture: MaxPool kernel_shape [2, 0], on which
+    // tract 0.23's padding arithmetic subtracts with overflow.
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fuzz-maxpool-zero-kernel.onnx"
+    ))
+    .unwrap();
+    let message = refusal(load(&bytes, MNIST, 10));
+    assert!(
+        message.contains("kernel_shape = 0, outside 1..=65536"),
+        "{message}"
+    );
+}
