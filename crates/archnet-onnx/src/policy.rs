@@ -189,6 +189,7 @@ pub fn inspect(bytes: &[u8], policy: &ModelPolicy) -> Result<(pb::ModelProto, Mo
         }
     }
     operators.sort();
+    check_connections(graph)?;
     if let Some(t) = graph.initializer.iter().find(|t| is_external(t)) {
         return Err(OnnxError::Refused(format!(
             "weight `{}` refers to external data",
@@ -237,6 +238,41 @@ pub fn inspect(bytes: &[u8], policy: &ModelPolicy) -> Result<(pb::ModelProto, Mo
             .collect(),
     };
     Ok((proto, summary))
+}
+
+/// Refuses a graph that reads a tensor nobody defines: every node input and graph output must be
+/// a graph input, a weight or some node's output. Found by fuzzing: tract 0.23 indexes a map
+/// with an undefined output name and panics.
+fn check_connections(graph: &pb::GraphProto) -> Result<()> {
+    let defined: std::collections::HashSet<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(graph.initializer.iter().map(|t| t.name.as_str()))
+        .chain(
+            graph
+                .node
+                .iter()
+                .flat_map(|n| n.output.iter().map(String::as_str)),
+        )
+        .collect();
+    // An empty name is an omitted optional input.
+    let undefined = |name: &&String| !name.is_empty() && !defined.contains(name.as_str());
+    for node in &graph.node {
+        if let Some(name) = node.input.iter().find(undefined) {
+            return Err(OnnxError::Malformed(format!(
+                "node `{}` reads `{name}`, which nothing defines",
+                node.name
+            )));
+        }
+    }
+    let outputs: Vec<&String> = graph.output.iter().map(|o| &o.name).collect();
+    if let Some(name) = outputs.into_iter().find(undefined) {
+        return Err(OnnxError::Malformed(format!(
+            "graph output `{name}` is not produced by any node"
+        )));
+    }
+    Ok(())
 }
 
 /// Largest kernel, stride, dilation or padding accepted in a window attribute.

@@ -200,3 +200,19 @@ fn fuzz_found_zero_kernel_is_refused_before_tract() {
         "{message}"
     );
 }
+
+#[test]
+fn fuzz_found_dangling_output_is_malformed() {
+    // fuzz/ found the fixture with its last node's output renamed, so the graph output names a
+    // tensor nothing produces; tract 0.23 panics on a map lookup there.
+    let bytes = edited(|m| {
+        let graph = m.graph.as_mut().unwrap();
+        graph.node.last_mut().unwrap().output[0] = "skores".into();
+    });
+    match load(&bytes, MNIST, 10) {
+        Err(OnnxError::Malformed(m)) => {
+            assert!(m.contains("graph output `scores` is not produced"), "{m}")
+        }
+        other => panic!("expected a malformed-model error, got {:?}", other.err()),
+    }
+}
