@@ -2,7 +2,8 @@
 //!
 //! Layouts, from the folder (or archive) root: `train/<class>/<image>` and `test/<class>/<image>`
 //! (the split picks one), `<class>/<image>` (labeled), or `<image>` (unlabeled). Classes are
-//! numbered in alphabetical order, which for CIFAR-10 is its own label order.
+//! numbered in alphabetical order, which for CIFAR-10 is its own label order. Labeled images are
+//! returned round-robin over classes, so that any prefix of the dataset is class-balanced.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,25 @@ pub fn read_tar_gz(archive: &Path, split: Split) -> Result<ImageDataset> {
 }
 
 /// Picks the split, assigns classes and decodes every image into one dataset.
+/// Reorders class-sorted entries round-robin over classes (first image of each class, then the
+/// second of each, ...). Folders list images class by class, so without this every prefix of
+/// the dataset (`--limit`, the first part of a train/validation split) would hold only the
+/// first classes; IDX and CIFAR binary releases are already shuffled.
+fn interleave_classes(entries: Vec<Entry>) -> Vec<Entry> {
+    let mut by_class: Vec<std::collections::VecDeque<Entry>> = Vec::new();
+    for e in entries {
+        match by_class.last_mut() {
+            Some(class) if class[0].rel[0] == e.rel[0] => class.push_back(e),
+            _ => by_class.push(std::collections::VecDeque::from([e])),
+        }
+    }
+    let mut out = Vec::new();
+    while by_class.iter().any(|c| !c.is_empty()) {
+        out.extend(by_class.iter_mut().filter_map(|c| c.pop_front()));
+    }
+    out
+}
+
 fn build_dataset(root: &Path, mut entries: Vec<Entry>, split: Split) -> Result<ImageDataset> {
     if entries.is_empty() {
         return Err(DataError::Empty {
@@ -147,6 +167,7 @@ fn build_dataset(root: &Path, mut entries: Vec<Entry>, split: Split) -> Result<I
     if labeled > 0 {
         class_names = entries.iter().map(|e| e.rel[0].clone()).collect();
         class_names.dedup();
+        entries = interleave_classes(entries);
     }
 
     let mut decoded: Vec<DynamicImage> = Vec::with_capacity(entries.len());
@@ -249,9 +270,24 @@ mod tests {
         put(t.path(), "ant/2.png", &png([1, 2, 3], 30));
         let d = read_image_folder(t.path(), Split::Train).unwrap();
         assert_eq!(d.class_names, vec!["ant", "zebra"]);
-        assert_eq!(d.labels, Some(vec![0, 0, 1]));
+        // Round-robin over classes: ant/1, zebra/1, ant/2.
+        assert_eq!(d.labels, Some(vec![0, 1, 0]));
         assert_eq!(d.shape, [1, 2, 3]);
-        assert_eq!(d.image(2), &[10; 6]);
+        assert_eq!(d.image(1), &[10; 6]);
+        assert_eq!(d.image(2), &[30; 6]);
+    }
+
+    #[test]
+    fn every_prefix_is_class_balanced() {
+        let t = tempfile::tempdir().unwrap();
+        for class in ["a", "b", "c"] {
+            for i in 0..4 {
+                put(t.path(), &format!("{class}/{i}.png"), &png([1, 2, 2], i));
+            }
+        }
+        let mut d = read_image_folder(t.path(), Split::Train).unwrap();
+        d.truncate(6);
+        assert_eq!(d.labels, Some(vec![0, 1, 2, 0, 1, 2]));
     }
 
     #[test]
