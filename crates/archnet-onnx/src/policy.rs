@@ -266,10 +266,15 @@ fn check_connections(graph: &pb::GraphProto) -> Result<()> {
             )));
         }
     }
-    let outputs: Vec<&String> = graph.output.iter().map(|o| &o.name).collect();
-    if let Some(name) = outputs.into_iter().find(undefined) {
+    // Unlike a node input, a graph output cannot be omitted: an empty name is undefined too.
+    if let Some(output) = graph
+        .output
+        .iter()
+        .find(|o| !defined.contains(o.name.as_str()))
+    {
         return Err(OnnxError::Malformed(format!(
-            "graph output `{name}` is not produced by any node"
+            "graph output `{}` is not produced by any node",
+            output.name
         )));
     }
     Ok(())

@@ -202,17 +202,22 @@ fn fuzz_found_zero_kernel_is_refused_before_tract() {
 }
 
 #[test]
-fn fuzz_found_dangling_output_is_malformed() {
-    // fuzz/ found the fixture with its last node's output renamed, so the graph output names a
-    // tensor nothing produces; tract 0.23 panics on a map lookup there.
-    let bytes = edited(|m| {
+fn fuzz_found_dangling_outputs_are_malformed() {
+    // fuzz/ found the fixture with its last node's output renamed, and with the graph output's
+    // name emptied: either way the graph output names a tensor nothing produces, and tract 0.23
+    // panics on a map lookup there.
+    let renamed = edited(|m| {
         let graph = m.graph.as_mut().unwrap();
         graph.node.last_mut().unwrap().output[0] = "skores".into();
     });
-    match load(&bytes, MNIST, 10) {
-        Err(OnnxError::Malformed(m)) => {
-            assert!(m.contains("graph output `scores` is not produced"), "{m}")
+    let emptied = edited(|m| m.graph.as_mut().unwrap().output[0].name.clear());
+    for (bytes, name) in [(renamed, "scores"), (emptied, "")] {
+        match load(&bytes, MNIST, 10) {
+            Err(OnnxError::Malformed(m)) => assert!(
+                m.contains(&format!("graph output `{name}` is not produced")),
+                "{m}"
+            ),
+            other => panic!("expected a malformed-model error, got {:?}", other.err()),
         }
-        other => panic!("expected a malformed-model error, got {:?}", other.err()),
     }
 }
