@@ -56,6 +56,22 @@ pub(crate) fn open_evaluation_samples(
     open_samples(path, split.unwrap_or(default_split), limit)
 }
 
+/// Refuses to run a model on data from a key other than the one it was trained on (when both
+/// are known): its accuracy there would be meaningless.
+pub(crate) fn ensure_same_key(
+    model_key: Option<&str>,
+    data_key: Option<&str>,
+) -> anyhow::Result<()> {
+    if let (Some(model_key), Some(data_key)) = (model_key, data_key)
+        && model_key != data_key
+    {
+        anyhow::bail!(
+            "the model was trained on data of key {model_key}, but this data is from key {data_key}"
+        );
+    }
+    Ok(())
+}
+
 /// `archnet train`
 pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let encrypted = is_encrypted(&args.data);
@@ -147,13 +163,7 @@ pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<()> {
             samples.shape()
         );
     }
-    if let (Some(model_key), Some(data_key)) = (&card.key_id, samples.key_id())
-        && model_key != &data_key
-    {
-        anyhow::bail!(
-            "the model was trained on data of key {model_key}, this data is from key {data_key}"
-        );
-    }
+    ensure_same_key(card.key_id.as_deref(), samples.key_id().as_deref())?;
     let evaluation = evaluate_model(&model, &samples, 256)?;
     print_evaluation(&evaluation, &card.class_names);
     Ok(())

@@ -9,7 +9,7 @@ use archnet_onnx::export::metadata;
 use archnet_onnx::{ExportInfo, ModelPolicy, OnnxClassifier, ValidationLimits, export_model};
 use burn::prelude::*;
 
-use super::classify::{open_evaluation_samples, print_evaluation};
+use super::classify::{ensure_same_key, open_evaluation_samples, print_evaluation};
 use super::human_bytes;
 use crate::cli::{ExportArgs, OnnxLimitArgs, PredictArgs, ValidateArgs};
 use crate::progress::samples_bar;
@@ -69,16 +69,9 @@ fn read_model(path: &std::path::Path, policy: &ModelPolicy) -> anyhow::Result<Ve
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Refuses a model whose metadata names a key other than `data_key`.
-fn check_key(onnx: &OnnxClassifier, data_key: Option<&str>) -> anyhow::Result<()> {
-    if let (Some(model_key), Some(data_key)) = (onnx.summary().metadata(metadata::KEY_ID), data_key)
-        && model_key != data_key
-    {
-        anyhow::bail!(
-            "the model was trained on data of key {model_key}, but this data is from key {data_key}"
-        );
-    }
-    Ok(())
+/// The key id an archnet-exported model names in its metadata.
+fn model_key(onnx: &OnnxClassifier) -> Option<&str> {
+    onnx.summary().metadata(metadata::KEY_ID)
 }
 
 /// `archnet validate`
@@ -90,7 +83,7 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
     let classes = samples.class_names().len();
     let onnx = OnnxClassifier::load(&bytes, &policy, &limits, samples.shape(), classes)
         .with_context(|| format!("{}", args.onnx.display()))?;
-    check_key(&onnx, samples.key_id().as_deref())?;
+    ensure_same_key(model_key(&onnx), samples.key_id().as_deref())?;
     let summary = onnx.summary();
     println!(
         "{}: IR {}, opset {}, {} nodes, {} weights, producer `{}`; operators: {}",
@@ -139,7 +132,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         class_names.len(),
     )
     .with_context(|| format!("{}", args.onnx.display()))?;
-    check_key(&onnx, Some(&meta.key_id))?;
+    ensure_same_key(model_key(&onnx), Some(&meta.key_id))?;
 
     let [c, h, w] = data.shape;
     let bar = samples_bar(data.len() as u64, "predict");
