@@ -55,13 +55,25 @@ impl OnnxClassifier {
         classes: usize,
     ) -> Result<Self> {
         let (proto, summary) = inspect(bytes, policy)?;
+        Self::from_inspected(&proto, summary, limits, sample_shape, classes)
+    }
+
+    /// [`OnnxClassifier::load`] for a model [`inspect`] has already decoded and accepted, so a
+    /// caller that needs the summary first (its class names, say) decodes only once.
+    pub fn from_inspected(
+        proto: &pb::ModelProto,
+        summary: ModelSummary,
+        limits: &ValidationLimits,
+        sample_shape: [usize; 3],
+        classes: usize,
+    ) -> Result<Self> {
         check_input(&summary, sample_shape)?;
         let batch_size = limits.batch_size.max(1);
         // tract is not written for hostile input: a panic inside it becomes an error here, so a
         // bad submission cannot take the validator down.
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             optimise(
-                &proto,
+                proto,
                 [
                     batch_size,
                     sample_shape[0],
@@ -252,7 +264,8 @@ fn optimise(proto: &pb::ModelProto, input: [usize; 4]) -> Result<(TypedModel, u6
     Ok((model, bytes))
 }
 
-fn argmax(row: &[f32]) -> usize {
+/// Index of the largest value (the first, on ties).
+pub fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {

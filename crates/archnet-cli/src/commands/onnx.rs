@@ -6,7 +6,10 @@ use anyhow::Context;
 use archnet_model::trained::TrainedModel;
 use archnet_model::{KeyFile, device};
 use archnet_onnx::export::metadata;
-use archnet_onnx::{ExportInfo, ModelPolicy, OnnxClassifier, ValidationLimits, export_model};
+use archnet_onnx::runner::argmax;
+use archnet_onnx::{
+    ExportInfo, ModelPolicy, OnnxClassifier, ValidationLimits, export_model, inspect,
+};
 use burn::prelude::*;
 
 use super::classify::{ensure_same_key, open_evaluation_samples, print_evaluation};
@@ -120,13 +123,16 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         );
     }
     let bytes = read_model(&args.onnx, &policy)?;
-    let class_names: Vec<String> = match onnx_class_names(&bytes, &policy) {
-        Some(names) => names,
-        None => data.class_names.clone(),
-    };
-    let onnx = OnnxClassifier::load(
-        &bytes,
-        &policy,
+    let (proto, summary) =
+        inspect(&bytes, &policy).with_context(|| format!("{}", args.onnx.display()))?;
+    // Class names from the model's archnet metadata, else the data's.
+    let class_names: Vec<String> = summary
+        .metadata(metadata::CLASS_NAMES)
+        .and_then(|names| serde_json::from_str(names).ok())
+        .unwrap_or_else(|| data.class_names.clone());
+    let onnx = OnnxClassifier::from_inspected(
+        &proto,
+        summary,
         &limits,
         meta.architecture.cipher_shape,
         class_names.len(),
@@ -180,17 +186,14 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Class names from the model's archnet metadata, when it has them.
-fn onnx_class_names(bytes: &[u8], policy: &ModelPolicy) -> Option<Vec<String>> {
-    let (_, summary) = archnet_onnx::inspect(bytes, policy).ok()?;
-    serde_json::from_str(summary.metadata(metadata::CLASS_NAMES)?).ok()
-}
-
 /// Index and softmax probability of the largest logit.
 fn most_likely(logits: &[f32]) -> (usize, f32) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let total: f32 = logits.iter().map(|&v| (v - max).exp()).sum();
-    let best = logits.iter().position(|&v| v == max).unwrap_or(0);
+    // The same choice as `OnnxClassifier::predict`, so predict and validate agree exactly.
+    let best = argmax(logits);
+    let Some(&top) = logits.get(best) else {
+        return (0, 0.0); // No classes: nothing to be confident about.
+    };
+    let total: f32 = logits.iter().map(|&v| (v - top).exp()).sum();
     (best, 1.0 / total)
 }
 
