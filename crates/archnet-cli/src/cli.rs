@@ -247,21 +247,35 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
-/// Limits applied to an untrusted ONNX model.
+/// Limits applied to an untrusted ONNX model; the defaults are the library's
+/// (`ModelPolicy::default()`, `ValidationLimits::default()`).
 #[derive(Debug, clap::Args)]
 pub struct OnnxLimitArgs {
     /// Refuse model files larger than this many MiB.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = Self::default().max_model_mib)]
     pub max_model_mib: u64,
     /// Stop validation after this many seconds.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = Self::default().max_seconds)]
     pub max_seconds: u64,
     /// Refuse models whose intermediate tensors for one batch exceed this many MiB.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = Self::default().max_memory_mib)]
     pub max_memory_mib: u64,
     /// Samples per run of the model.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = Self::default().batch_size)]
     pub batch_size: usize,
+}
+
+impl Default for OnnxLimitArgs {
+    fn default() -> Self {
+        let policy = archnet_onnx::ModelPolicy::default();
+        let limits = archnet_onnx::ValidationLimits::default();
+        OnnxLimitArgs {
+            max_model_mib: policy.max_bytes >> 20,
+            max_seconds: limits.max_duration.as_secs(),
+            max_memory_mib: limits.max_activation_bytes >> 20,
+            batch_size: limits.batch_size,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

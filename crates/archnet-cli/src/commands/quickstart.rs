@@ -44,12 +44,11 @@ const KEY_EPOCHS: usize = 12;
 /// Epochs the simulated compute node trains its cnn on the encrypted sample.
 const NODE_EPOCHS: usize = 3;
 
+/// The library's limits, with validation capped at 10 minutes (the sample takes seconds).
 fn default_onnx_limits() -> OnnxLimitArgs {
     OnnxLimitArgs {
-        max_model_mib: 512,
         max_seconds: 600,
-        max_memory_mib: 4096,
-        batch_size: 64,
+        ..OnnxLimitArgs::default()
     }
 }
 
