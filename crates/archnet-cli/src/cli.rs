@@ -8,6 +8,8 @@ use archnet_model::pipeline::SplitRatio;
 use archnet_model::train::{Loss, Recipe};
 use clap::{Parser, Subcommand};
 
+pub use crate::market_cli::*;
+
 /// archnet: get a model trained on your private images by other people's computers, without
 /// handing over the images. Encrypts image datasets with a trained neural key (ArchNet).
 ///
@@ -51,6 +53,28 @@ pub enum Command {
     Experiment(ExperimentCommand),
     /// Run the whole story on the small sample shipped in the repository.
     Quickstart(QuickstartArgs),
+    /// Run the marketplace server (the paper's intermediary v0).
+    Serve(ServeArgs),
+    /// Administer a server: accounts and tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Publisher: encrypt a dataset locally, upload it and open a paid training task.
+    Publish(PublishArgs),
+    /// Publisher: list your tasks.
+    Tasks(ConnectArgs),
+    /// Publisher: one task's state, submissions, validation and t0 time budget.
+    Status(StatusArgs),
+    /// Publisher: download the accepted ONNX model of a completed task.
+    FetchModel(FetchModelArgs),
+    /// Compute node: lease tasks, train on ciphertexts, hand back ONNX, get paid.
+    Node(NodeArgs),
+    /// Your account's balance.
+    Balance(ConnectArgs),
+    /// Your wallet's ledger entries (an admin can read any wallet).
+    Ledger(LedgerArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,18 +3,29 @@
 
 mod cli;
 mod commands;
+mod market_cli;
 mod progress;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = cli::Cli::parse();
+    // Services log what they do; one-shot commands only warnings. RUST_LOG overrides both.
+    let (default_filter, json) = match &cli.command {
+        cli::Command::Serve(args) => ("info,sqlx=warn,tower_http=warn", args.log_json),
+        cli::Command::Node(_) => ("info", false),
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

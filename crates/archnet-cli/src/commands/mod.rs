@@ -1,15 +1,19 @@
 //! One function per subcommand, over library types.
 
+mod bench;
 mod classify;
 mod crypt;
 mod data;
 mod experiment;
 mod key;
+pub mod market;
 mod onnx;
 mod quickstart;
 mod visualize;
 
-use crate::cli::{Cli, Command, DataCommand, ExperimentCommand, KeyCommand};
+use crate::cli::{
+    AdminCommand, BenchCommand, Cli, Command, DataCommand, ExperimentCommand, KeyCommand,
+};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -27,6 +31,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => onnx::predict(&args),
         Command::Experiment(ExperimentCommand::Table1(args)) => experiment::table1(&args),
         Command::Quickstart(args) => quickstart::run(&args),
+        Command::Serve(args) => market::serve(&args),
+        Command::Admin(AdminCommand::CreateAccount(args)) => market::create_account(&args),
+        Command::Publish(args) => market::publish(&args).map(|_| ()),
+        Command::Tasks(args) => market::tasks(&args),
+        Command::Status(args) => market::status(&args),
+        Command::FetchModel(args) => market::fetch_model(&args),
+        Command::Node(args) => market::node(&args),
+        Command::Balance(args) => market::balance(&args),
+        Command::Ledger(args) => market::ledger(&args),
+        Command::Bench(BenchCommand::Market(args)) => bench::market(&args),
     }
 }
 

@@ -1,0 +1,367 @@
+//! The marketplace end to end over loopback, every party a separate process: a server, a
+//! publisher, and two compute nodes, one of which is killed mid-task (its lease expires and the
+//! other node finishes the task) while the server itself is killed with SIGKILL and restarted
+//! mid-task. Checks that exactly one payment was made and that the delivered ONNX scores, on the
+//! publisher's copy of the validation split, what the server reported.
+//!
+//! Runs on SQLite always, and on PostgreSQL when `ARCHNET_TEST_POSTGRES` names a server
+//! (`.ci/run` starts one).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{archnet_ok, sample, train_auto_key};
+
+/// A free loopback port (the server is restarted on the same one).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /healthz` over a plain socket: whether the server answers 200.
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+    args: Vec<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, port: u16, database: Option<&str>) -> Server {
+        let mut args: Vec<String> = [
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--lease-ttl-s",
+            "6",
+            "--validation-claim-s",
+            "3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(db) = database {
+            args.extend(["--database".to_string(), db.to_string()]);
+        }
+        let child = spawn(&args, &data_dir.join("server.log"));
+        let mut server = Server { child, port, args };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&mut self) {
+        let started = Instant::now();
+        while !healthy(self.port) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the server exited: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL, then start again with the same arguments.
+    fn kill_and_restart(&mut self, log: &Path) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        self.child = spawn(&self.args, log);
+        self.wait_healthy();
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[String], log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_archnet"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("archnet starts")
+}
+
+/// Creates an account straight in the database; returns its token.
+fn account(name: &str, role: &str, credit: i64, data_dir: &Path, database: Option<&str>) -> String {
+    let credit = credit.to_string();
+    let mut args = vec![
+        "admin",
+        "create-account",
+        "--name",
+        name,
+        "--role",
+        role,
+        "--credit",
+        &credit,
+    ];
+    let data_dir = data_dir.to_str().unwrap();
+    match database {
+        Some(db) => args.extend(["--database", db]),
+        None => args.extend(["--data-dir", data_dir]),
+    }
+    let out = archnet_ok(&args);
+    out.lines()
+        .find_map(|l| l.strip_prefix("token (shown once, store it now): "))
+        .expect("a token line")
+        .to_string()
+}
+
+fn with_server<'a>(server: &'a str, token: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = rest.to_vec();
+    args.extend(["--server", server, "--token", token]);
+    args
+}
+
+/// `archnet status TASK` until `done(stdout)` holds.
+fn wait_status(
+    server: &str,
+    token: &str,
+    task: &str,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let out = archnet_ok(&with_server(server, token, &["status", task]));
+        if done(&out) {
+            return out;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "timed out waiting for {what}; last status:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn active_leases(status: &str) -> usize {
+    status
+        .lines()
+        .filter(|l| l.trim_start().starts_with("lease ") && l.contains(": active"))
+        .count()
+}
+
+fn node(server: &str, token: &str, work: &Path, log: &Path) -> Child {
+    let args: Vec<String> = [
+        "node",
+        "--server",
+        server,
+        "--token",
+        token,
+        "--once",
+        "--epochs",
+        "3",
+        "--work-dir",
+        work.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_archnet"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn percent_after(text: &str, marker: &str) -> f64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in:\n{text}"))
+        + marker.len();
+    text[at..]
+        .split('%')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn scenario(database: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("pub.key");
+    train_auto_key(&sample(), &key, &["--epochs", "4", "--eval-limit", "50"]);
+
+    let data_dir = d.join("server");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let publisher = account("publisher", "publisher", 100, &data_dir, database);
+    let node_a = account("node-a", "node", 0, &data_dir, database);
+    let node_b = account("node-b", "node", 0, &data_dir, database);
+    let admin = account("admin", "admin", 0, &data_dir, database);
+    let mut server = Server::start(&data_dir, free_port(), database);
+    let url = server.url();
+
+    let work = d.join("publish");
+    let out = archnet_ok(&with_server(
+        &url,
+        &publisher,
+        &[
+            "publish",
+            "--key",
+            key.to_str().unwrap(),
+            "--data",
+            sample().to_str().unwrap(),
+            "--fee",
+            "10",
+            "--min-accuracy",
+            "30",
+            "--work-dir",
+            work.to_str().unwrap(),
+        ],
+    ));
+    let task = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("task ")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("a task line");
+
+    // Node A leases the task and is killed mid-task.
+    let mut a = node(&url, &node_a, &d.join("node-a"), &d.join("node-a.log"));
+    wait_status(&url, &publisher, &task, "node A's lease", |s| {
+        active_leases(s) == 1
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    a.kill().unwrap();
+    a.wait().unwrap();
+
+    // Node B takes over once A's lease expires; the server is killed and restarted meanwhile.
+    let b = node(&url, &node_b, &d.join("node-b"), &d.join("node-b.log"));
+    let s = wait_status(&url, &publisher, &task, "node B's lease", |s| {
+        s.contains(": expired") && active_leases(s) == 1
+    });
+    assert!(s.contains("leased"), "{s}");
+    std::thread::sleep(Duration::from_millis(1000));
+    server.kill_and_restart(&data_dir.join("server.log"));
+
+    let b_out = b.wait_with_output().unwrap();
+    let b_stdout = String::from_utf8_lossy(&b_out.stdout);
+    assert!(
+        b_out.status.success() && b_stdout.contains("accepted"),
+        "node B: {b_stdout}\n{}",
+        std::fs::read_to_string(d.join("node-b.log")).unwrap_or_default()
+    );
+    let status = wait_status(&url, &publisher, &task, "completion", |s| {
+        s.contains(": completed")
+    });
+    let server_accuracy = percent_after(&status, "validation accuracy ");
+
+    // Exactly one payment, to node B; the publisher paid the fee once.
+    let ledger = archnet_ok(&with_server(&url, &admin, &["ledger", "--wallet", "all"]));
+    let pay_entries = ledger.lines().filter(|l| l.starts_with("pay:")).count();
+    assert_eq!(pay_entries, 2, "one payment = two entries:\n{ledger}");
+    let balance = |token: &str| {
+        let out = archnet_ok(&with_server(&url, token, &["balance"]));
+        out.split(": ")
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(balance(&node_b), 10);
+    assert_eq!(balance(&node_a), 0);
+    assert_eq!(balance(&publisher), 90);
+
+    // The delivered model scores what the server reported, on the publisher's validation copy.
+    let model = d.join("model.onnx");
+    archnet_ok(&with_server(
+        &url,
+        &publisher,
+        &["fetch-model", &task, "--out", model.to_str().unwrap()],
+    ));
+    let validated = archnet_ok(&[
+        "validate",
+        "--onnx",
+        model.to_str().unwrap(),
+        "--data",
+        work.join("validation").to_str().unwrap(),
+    ]);
+    let local_accuracy = percent_after(&validated, "accuracy: ");
+    assert_eq!(local_accuracy, server_accuracy, "{validated}\n{status}");
+
+    // The t0 breakdown has every term once the model is delivered.
+    let status = archnet_ok(&with_server(&url, &publisher, &["status", &task]));
+    for term in [
+        "t1 ",
+        "t3 ",
+        "t4 ",
+        "t0 = t1 + 4·t2 + t3 + t4",
+        "measured end to end",
+    ] {
+        let line = status
+            .lines()
+            .find(|l| l.contains(term))
+            .unwrap_or_else(|| panic!("{term}: {status}"));
+        assert!(!line.trim_end().ends_with('-'), "unmeasured: {line}");
+    }
+}
+
+#[test]
+fn marketplace_end_to_end_on_sqlite() {
+    scenario(None);
+}
+
+#[test]
+fn marketplace_end_to_end_on_postgres() {
+    let Ok(server) = std::env::var("ARCHNET_TEST_POSTGRES") else {
+        eprintln!("SKIPPED: ARCHNET_TEST_POSTGRES is not set (CI starts PostgreSQL and sets it)");
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = runtime
+        .block_on(archnet_market::db::fresh_postgres_database(
+            &server,
+            "archnet_e2e",
+        ))
+        .unwrap();
+    scenario(Some(&url));
+}

@@ -1,0 +1,755 @@
+//! Tasks, leases and submissions: the queue, the node's hold on a task, and what it hands in.
+
+use super::ledger::{account_wallet, escrow_wallet, transfer};
+use super::{Db, is_unique_violation, new_id, now_ms};
+use crate::error::{MarketError, Result};
+use crate::types::{Capabilities, FileRef, LeaseInfo, Requirements, SubmissionInfo};
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: String,
+    pub publisher: String,
+    pub name: String,
+    pub state: String,
+    pub fee: i64,
+    pub min_accuracy: f64,
+    pub max_attempts: i64,
+    pub attempts: i64,
+    pub deadline_ms: Option<i64>,
+    pub min_cores: i64,
+    pub min_memory_mb: i64,
+    pub backend: Option<String>,
+    pub key_id: String,
+    pub sample_shape: String,
+    pub class_names: String,
+    pub train_samples: i64,
+    pub validation_samples: i64,
+    pub lease_id: Option<String>,
+    pub accepted_submission: Option<String>,
+    pub created_ms: i64,
+    pub queued_ms: Option<i64>,
+    pub waited_ms: i64,
+    pub completed_ms: Option<i64>,
+    pub delivered_ms: Option<i64>,
+    pub t1_ms: Option<i64>,
+    pub publish_upload_ms: Option<i64>,
+    pub delivery_download_ms: Option<i64>,
+    pub failure: Option<String>,
+}
+
+impl TaskRow {
+    pub fn requirements(&self) -> Requirements {
+        Requirements {
+            min_cores: self.min_cores as u32,
+            min_memory_mb: self.min_memory_mb as u64,
+            backend: self.backend.clone(),
+        }
+    }
+
+    pub fn sample_shape(&self) -> Result<[usize; 3]> {
+        serde_json::from_str(&self.sample_shape)
+            .map_err(|e| MarketError::Internal(format!("task {}: sample_shape: {e}", self.id)))
+    }
+
+    pub fn class_names(&self) -> Result<Vec<String>> {
+        serde_json::from_str(&self.class_names)
+            .map_err(|e| MarketError::Internal(format!("task {}: class_names: {e}", self.id)))
+    }
+}
+
+const TASK_COLUMNS: &str = "id, publisher, name, state, fee, min_accuracy, max_attempts, attempts, deadline_ms, \
+    min_cores, min_memory_mb, backend, key_id, sample_shape, class_names, train_samples, validation_samples, \
+    lease_id, accepted_submission, created_ms, queued_ms, waited_ms, completed_ms, delivered_ms, t1_ms, \
+    publish_upload_ms, delivery_download_ms, failure";
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LeaseRow {
+    pub id: String,
+    pub task_id: String,
+    pub node: String,
+    pub state: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub ended_ms: Option<i64>,
+}
+
+impl From<LeaseRow> for LeaseInfo {
+    fn from(l: LeaseRow) -> Self {
+        LeaseInfo {
+            id: l.id,
+            node: l.node,
+            state: l.state,
+            created_ms: l.created_ms,
+            expires_ms: l.expires_ms,
+            ended_ms: l.ended_ms,
+        }
+    }
+}
+
+const LEASE_COLUMNS: &str = "id, task_id, node, state, created_ms, expires_ms, ended_ms";
+
+/// A submission as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SubmissionRow {
+    pub id: String,
+    pub task_id: String,
+    pub lease_id: String,
+    pub node: String,
+    pub upload_id: String,
+    pub state: String,
+    pub accuracy: Option<f64>,
+    pub report: Option<String>,
+    pub created_ms: i64,
+    pub validated_ms: Option<i64>,
+    pub validation_ms: Option<i64>,
+    pub download_ms: i64,
+    pub train_ms: i64,
+    pub upload_ms: i64,
+}
+
+impl SubmissionRow {
+    pub fn info(&self) -> SubmissionInfo {
+        SubmissionInfo {
+            id: self.id.clone(),
+            task_id: self.task_id.clone(),
+            lease_id: self.lease_id.clone(),
+            node: self.node.clone(),
+            state: self.state.clone(),
+            accuracy: self.accuracy,
+            report: self
+                .report
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            created_ms: self.created_ms,
+            validated_ms: self.validated_ms,
+        }
+    }
+}
+
+const SUBMISSION_COLUMNS: &str = "id, task_id, lease_id, node, upload_id, state, accuracy, report, created_ms, \
+    validated_ms, validation_ms, download_ms, train_ms, upload_ms";
+
+/// Everything a new task is made of; the files are completed uploads already checked.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub publisher: String,
+    pub name: String,
+    pub fee: i64,
+    pub min_accuracy: f64,
+    pub max_attempts: u32,
+    pub deadline_ms: Option<i64>,
+    pub requirements: Requirements,
+    pub key_id: String,
+    pub sample_shape: [usize; 3],
+    pub class_names: Vec<String>,
+    pub train_samples: u64,
+    pub validation_samples: u64,
+    pub train_files: Vec<FileRef>,
+    pub validation_files: Vec<FileRef>,
+    pub t1_ms: u64,
+    pub upload_ms: u64,
+}
+
+/// A submission a validator has claimed.
+#[derive(Debug, Clone)]
+pub struct ClaimedSubmission {
+    pub submission: SubmissionRow,
+    pub task: TaskRow,
+}
+
+/// What validation made of a submission.
+#[derive(Debug, Clone)]
+pub struct ValidationOutcome {
+    /// Accuracy on the validation split; `None` when the model was refused or failed to run.
+    pub accuracy: Option<f64>,
+    pub report: serde_json::Value,
+    pub validation_ms: i64,
+}
+
+impl Db {
+    /// Opens a task and moves its fee from the publisher's wallet into escrow, atomically.
+    pub async fn create_task(&self, t: &NewTask) -> Result<String> {
+        let id = new_id("task");
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO tasks (id, publisher, name, state, fee, min_accuracy, max_attempts, attempts, deadline_ms, \
+             min_cores, min_memory_mb, backend, key_id, sample_shape, class_names, train_samples, validation_samples, \
+             created_ms, queued_ms, waited_ms, t1_ms, publish_upload_ms) \
+             VALUES ($1, $2, $3, 'open', $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, 0, $17, $18)",
+        )
+        .bind(&id)
+        .bind(&t.publisher)
+        .bind(&t.name)
+        .bind(t.fee)
+        .bind(t.min_accuracy)
+        .bind(t.max_attempts as i64)
+        .bind(t.deadline_ms)
+        .bind(t.requirements.min_cores as i64)
+        .bind(t.requirements.min_memory_mb as i64)
+        .bind(t.requirements.backend.clone())
+        .bind(&t.key_id)
+        .bind(serde_json::to_string(&t.sample_shape).expect("shape serialises"))
+        .bind(serde_json::to_string(&t.class_names).expect("names serialise"))
+        .bind(t.train_samples as i64)
+        .bind(t.validation_samples as i64)
+        .bind(now)
+        .bind(t.t1_ms as i64)
+        .bind(t.upload_ms as i64)
+        .execute(&mut *tx)
+        .await?;
+        for (split, files) in [
+            ("train", &t.train_files),
+            ("validation", &t.validation_files),
+        ] {
+            for f in files {
+                sqlx::query(
+                    "INSERT INTO task_files (task_id, split, name, upload_id) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&id)
+                .bind(split)
+                .bind(&f.name)
+                .bind(&f.upload_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        transfer(
+            &mut tx,
+            &escrow_wallet(&id),
+            &account_wallet(&t.publisher),
+            &escrow_wallet(&id),
+            t.fee,
+            &format!("fee of task {id} held in escrow"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn task(&self, id: &str) -> Result<TaskRow> {
+        sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| MarketError::NotFound(format!("task {id}")))
+    }
+
+    /// Tasks of one publisher, or all tasks, newest first.
+    pub async fn tasks(&self, publisher: Option<&str>) -> Result<Vec<TaskRow>> {
+        Ok(match publisher {
+            Some(p) => {
+                sqlx::query_as(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE publisher = $1 ORDER BY created_ms DESC"
+                ))
+                .bind(p)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_ms DESC"
+                ))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        })
+    }
+
+    /// The files of one split of a task, by name.
+    pub async fn task_files(&self, task_id: &str, split: &str) -> Result<Vec<FileRef>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, upload_id FROM task_files WHERE task_id = $1 AND split = $2 ORDER BY name",
+        )
+        .bind(task_id)
+        .bind(split)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, upload_id)| FileRef { name, upload_id })
+            .collect())
+    }
+
+    /// Ends every lease past its deadline and puts its task back in the queue. Returns how many
+    /// leases expired.
+    pub async fn expire_leases(&self) -> Result<usize> {
+        let now = now_ms();
+        let overdue: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, task_id FROM leases WHERE state = 'active' AND expires_ms < $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut expired = 0;
+        for (lease, task) in overdue {
+            let mut tx = self.pool.begin().await?;
+            let ended = sqlx::query(
+                "UPDATE leases SET state = 'expired', ended_ms = $1 WHERE id = $2 AND state = 'active' AND expires_ms < $1",
+            )
+            .bind(now)
+            .bind(&lease)
+            .execute(&mut *tx)
+            .await?;
+            if ended.rows_affected() == 1 {
+                sqlx::query(
+                    "UPDATE tasks SET state = 'open', lease_id = NULL, queued_ms = $1 \
+                     WHERE id = $2 AND lease_id = $3 AND state = 'leased'",
+                )
+                .bind(now)
+                .bind(&task)
+                .bind(&lease)
+                .execute(&mut *tx)
+                .await?;
+                expired += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(expired)
+    }
+
+    /// Fails every queued task past its deadline and refunds its fee. Returns how many.
+    pub async fn fail_overdue_tasks(&self) -> Result<usize> {
+        let now = now_ms();
+        let overdue: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM tasks WHERE state = 'open' AND deadline_ms IS NOT NULL AND deadline_ms < $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut failed = 0;
+        for (id,) in overdue {
+            let mut tx = self.pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE tasks SET state = 'failed', failure = 'the deadline passed with no accepted model', \
+                 completed_ms = $1 WHERE id = $2 AND state = 'open'",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 1 {
+                let task = self.task_in(&mut tx, &id).await?;
+                refund(&mut tx, &task).await?;
+                failed += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(failed)
+    }
+
+    async fn task_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        id: &str,
+    ) -> Result<TaskRow> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?,
+        )
+    }
+
+    /// Leases the oldest queued task whose requirements `caps` meet to `node`, for `ttl_ms`.
+    /// `None` when no such task is queued.
+    pub async fn lease_task(
+        &self,
+        node: &str,
+        caps: &Capabilities,
+        ttl_ms: i64,
+    ) -> Result<Option<(LeaseRow, TaskRow)>> {
+        self.expire_leases().await?;
+        let candidates: Vec<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'open' ORDER BY created_ms LIMIT 64"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        for task in candidates {
+            if !caps.meets(&task.requirements()) {
+                continue;
+            }
+            let now = now_ms();
+            let lease_id = new_id("lease");
+            let mut tx = self.pool.begin().await?;
+            // The conditional UPDATE is the lock: of two nodes racing for this task, one
+            // changes the row and the other sees no row to change and tries the next task.
+            let won = sqlx::query(
+                "UPDATE tasks SET state = 'leased', lease_id = $1, \
+                 waited_ms = waited_ms + ($2 - COALESCE(queued_ms, $2)), queued_ms = NULL \
+                 WHERE id = $3 AND state = 'open'",
+            )
+            .bind(&lease_id)
+            .bind(now)
+            .bind(&task.id)
+            .execute(&mut *tx)
+            .await?;
+            if won.rows_affected() != 1 {
+                tx.rollback().await?;
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO leases (id, task_id, node, state, created_ms, expires_ms, capabilities) \
+                 VALUES ($1, $2, $3, 'active', $4, $5, $6)",
+            )
+            .bind(&lease_id)
+            .bind(&task.id)
+            .bind(node)
+            .bind(now)
+            .bind(now + ttl_ms)
+            .bind(serde_json::to_string(caps).expect("capabilities serialise"))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let lease = self.lease(&lease_id).await?;
+            let task = self.task(&task.id).await?;
+            return Ok(Some((lease, task)));
+        }
+        Ok(None)
+    }
+
+    pub async fn lease(&self, id: &str) -> Result<LeaseRow> {
+        sqlx::query_as(&format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| MarketError::NotFound(format!("lease {id}")))
+    }
+
+    pub async fn task_leases(&self, task_id: &str) -> Result<Vec<LeaseRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {LEASE_COLUMNS} FROM leases WHERE task_id = $1 ORDER BY created_ms"
+        ))
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The lease `id` if it is `node`'s and still active; otherwise the error says why not.
+    pub async fn active_lease(&self, id: &str, node: &str) -> Result<LeaseRow> {
+        let lease = self.lease(id).await?;
+        if lease.node != node {
+            // Someone else's lease is not revealed.
+            return Err(MarketError::NotFound(format!("lease {id}")));
+        }
+        match lease.state.as_str() {
+            "active" if lease.expires_ms >= now_ms() => Ok(lease),
+            "active" | "expired" => Err(MarketError::Conflict(format!(
+                "lease {id} expired; the task went back to the queue"
+            ))),
+            _ => Err(MarketError::Conflict(format!(
+                "lease {id} ended with a submission"
+            ))),
+        }
+    }
+
+    /// Extends an active lease to now + `ttl_ms`.
+    pub async fn heartbeat(&self, id: &str, node: &str, ttl_ms: i64) -> Result<i64> {
+        let now = now_ms();
+        let renewed = sqlx::query(
+            "UPDATE leases SET expires_ms = $1 WHERE id = $2 AND node = $3 AND state = 'active' AND expires_ms >= $4",
+        )
+        .bind(now + ttl_ms)
+        .bind(id)
+        .bind(node)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if renewed.rows_affected() == 1 {
+            return Ok(now + ttl_ms);
+        }
+        // Say precisely why not.
+        self.active_lease(id, node).await?;
+        Err(MarketError::Conflict(format!("lease {id} expired")))
+    }
+
+    /// Records a model handed in under an active lease; the task waits for validation. One
+    /// submission per lease: a replay is a conflict.
+    pub async fn submit(
+        &self,
+        lease_id: &str,
+        node: &str,
+        upload_id: &str,
+        timing: (u64, u64, u64),
+    ) -> Result<SubmissionRow> {
+        let lease = self.lease(lease_id).await?;
+        if lease.node != node {
+            return Err(MarketError::NotFound(format!("lease {lease_id}")));
+        }
+        if let Some(existing) = self.lease_submission(lease_id).await? {
+            return Err(MarketError::Conflict(format!(
+                "lease {lease_id} already handed in submission {} ({})",
+                existing.id, existing.state
+            )));
+        }
+        let now = now_ms();
+        let id = new_id("sub");
+        let mut tx = self.pool.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE leases SET state = 'submitted', ended_ms = $1 \
+             WHERE id = $2 AND node = $3 AND state = 'active' AND expires_ms >= $1",
+        )
+        .bind(now)
+        .bind(lease_id)
+        .bind(node)
+        .execute(&mut *tx)
+        .await?;
+        if ended.rows_affected() != 1 {
+            tx.rollback().await?;
+            self.active_lease(lease_id, node).await?;
+            return Err(MarketError::Conflict(format!(
+                "lease {lease_id} is not active"
+            )));
+        }
+        let moved = sqlx::query(
+            "UPDATE tasks SET state = 'validating' WHERE id = $1 AND lease_id = $2 AND state = 'leased'",
+        )
+        .bind(&lease.task_id)
+        .bind(lease_id)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(MarketError::Conflict(format!(
+                "task {} is no longer held by lease {lease_id}",
+                lease.task_id
+            )));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO submissions (id, task_id, lease_id, node, upload_id, state, created_ms, download_ms, train_ms, upload_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9)",
+        )
+        .bind(&id)
+        .bind(&lease.task_id)
+        .bind(lease_id)
+        .bind(node)
+        .bind(upload_id)
+        .bind(now)
+        .bind(timing.0 as i64)
+        .bind(timing.1 as i64)
+        .bind(timing.2 as i64)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(MarketError::Conflict(format!(
+                    "lease {lease_id} already handed in a submission"
+                )));
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        self.submission(&id).await
+    }
+
+    pub async fn submission(&self, id: &str) -> Result<SubmissionRow> {
+        sqlx::query_as(&format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| MarketError::NotFound(format!("submission {id}")))
+    }
+
+    pub async fn lease_submission(&self, lease_id: &str) -> Result<Option<SubmissionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE lease_id = $1"
+        ))
+        .bind(lease_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn task_submissions(&self, task_id: &str) -> Result<Vec<SubmissionRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE task_id = $1 ORDER BY created_ms"
+        ))
+        .bind(task_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Claims the oldest submission waiting for validation (or one whose validator stopped
+    /// renewing its claim: a server that died mid-validation) until `now + claim_ms`.
+    pub async fn claim_submission(&self, claim_ms: i64) -> Result<Option<ClaimedSubmission>> {
+        let now = now_ms();
+        let waiting: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM submissions WHERE state = 'pending' \
+             OR (state = 'validating' AND claimed_until_ms < $1) ORDER BY created_ms LIMIT 8",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        for (id,) in waiting {
+            let claimed = sqlx::query(
+                "UPDATE submissions SET state = 'validating', claimed_until_ms = $1 \
+                 WHERE id = $2 AND (state = 'pending' OR (state = 'validating' AND claimed_until_ms < $3))",
+            )
+            .bind(now + claim_ms)
+            .bind(&id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            if claimed.rows_affected() == 1 {
+                let submission = self.submission(&id).await?;
+                let task = self.task(&submission.task_id).await?;
+                return Ok(Some(ClaimedSubmission { submission, task }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Keeps a validation claim alive while the model runs.
+    pub async fn extend_claim(&self, id: &str, claim_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE submissions SET claimed_until_ms = $1 WHERE id = $2 AND state = 'validating'",
+        )
+        .bind(now_ms() + claim_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a validation result, and in the same SQL transaction completes the task and pays
+    /// the node (accepted), or reopens or fails the task (rejected). Returns `false` when the
+    /// submission had already been decided (another validator finished first).
+    pub async fn finish_validation(&self, id: &str, outcome: &ValidationOutcome) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let submission: SubmissionRow = sqlx::query_as(&format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let task = self.task_in(&mut tx, &submission.task_id).await?;
+        let accepted = outcome.accuracy.is_some_and(|a| a >= task.min_accuracy);
+        let decided = sqlx::query(
+            "UPDATE submissions SET state = $1, accuracy = $2, report = $3, validated_ms = $4, validation_ms = $5 \
+             WHERE id = $6 AND state = 'validating'",
+        )
+        .bind(if accepted { "accepted" } else { "rejected" })
+        .bind(outcome.accuracy)
+        .bind(outcome.report.to_string())
+        .bind(now)
+        .bind(outcome.validation_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if decided.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if accepted {
+            let completed = sqlx::query(
+                "UPDATE tasks SET state = 'completed', accepted_submission = $1, completed_ms = $2, lease_id = NULL \
+                 WHERE id = $3 AND state = 'validating'",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(&task.id)
+            .execute(&mut *tx)
+            .await?;
+            if completed.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Err(MarketError::Internal(format!(
+                    "task {} was not awaiting validation",
+                    task.id
+                )));
+            }
+            transfer(
+                &mut tx,
+                &format!("pay:{}", task.id),
+                &escrow_wallet(&task.id),
+                &account_wallet(&submission.node),
+                task.fee,
+                &format!(
+                    "fee of task {} for submission {id} ({:.2}% ≥ {:.2}%)",
+                    task.id,
+                    100.0 * outcome.accuracy.unwrap_or(0.0),
+                    100.0 * task.min_accuracy
+                ),
+            )
+            .await?;
+        } else if task.attempts + 1 >= task.max_attempts {
+            sqlx::query(
+                "UPDATE tasks SET state = 'failed', attempts = attempts + 1, lease_id = NULL, completed_ms = $1, \
+                 failure = $2 WHERE id = $3 AND state = 'validating'",
+            )
+            .bind(now)
+            .bind(format!(
+                "{} submission(s) rejected; no model reached the bar",
+                task.attempts + 1
+            ))
+            .bind(&task.id)
+            .execute(&mut *tx)
+            .await?;
+            refund(&mut tx, &task).await?;
+        } else {
+            sqlx::query(
+                "UPDATE tasks SET state = 'open', attempts = attempts + 1, lease_id = NULL, queued_ms = $1 \
+                 WHERE id = $2 AND state = 'validating'",
+            )
+            .bind(now)
+            .bind(&task.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records that the publisher fetched the model (the server → publisher leg).
+    pub async fn record_delivery(&self, task_id: &str, download_ms: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET delivered_ms = $1, delivery_download_ms = $2 WHERE id = $3 AND state = 'completed'",
+        )
+        .bind(now_ms())
+        .bind(download_ms as i64)
+        .bind(task_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Audit for tests and the load test: tasks that had two leases active at the same time.
+    pub async fn overlapping_leases(&self) -> Result<Vec<String>> {
+        let leases: Vec<LeaseRow> = sqlx::query_as(&format!(
+            "SELECT {LEASE_COLUMNS} FROM leases ORDER BY task_id, created_ms"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut problems = Vec::new();
+        for pair in leases.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.task_id != b.task_id {
+                continue;
+            }
+            let a_end = a.ended_ms.unwrap_or(a.expires_ms);
+            if a.state == "active" || a_end > b.created_ms {
+                problems.push(format!(
+                    "task {}: lease {} (until {a_end}) overlaps lease {} (from {})",
+                    a.task_id, a.id, b.id, b.created_ms
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+/// Returns a failed task's escrowed fee to its publisher.
+async fn refund(tx: &mut sqlx::Transaction<'_, sqlx::Any>, task: &TaskRow) -> Result<()> {
+    transfer(
+        tx,
+        &format!("refund:{}", task.id),
+        &escrow_wallet(&task.id),
+        &account_wallet(&task.publisher),
+        task.fee,
+        &format!("refund of task {}", task.id),
+    )
+    .await
+}

@@ -1,0 +1,328 @@
+//! The compute node's side: advertise capabilities, lease a task, keep the lease alive with
+//! heartbeats, download the encrypted training split (resumable, verified), train (a built-in
+//! recipe or the owner's own program), upload the ONNX model and hand it in.
+//!
+//! A node killed at any point costs only time: its lease expires and another node takes the
+//! task; the chunks it downloaded stay on its disk for its next try.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use archnet_data::encrypted::EncryptedDataset;
+use archnet_model::base::BaseModelSpec;
+use archnet_model::classify::{ClassifierTrainConfig, Samples, train_classifier};
+use archnet_onnx::{ExportInfo, export_model};
+
+use crate::client::Client;
+use crate::error::{MarketError, Result};
+use crate::types::{
+    Capabilities, DatasetListing, HeartbeatResponse, LeaseGrant, LeaseRequest, SubmissionInfo,
+    SubmitRequest,
+};
+
+/// How the node trains its private model D2.
+#[derive(Debug, Clone)]
+pub enum Trainer {
+    /// archnet's own base model and recipe (`cnn`, `resnet18`, …).
+    Builtin {
+        model: String,
+        epochs: usize,
+        batch_size: usize,
+        learning_rate: f64,
+        seed: u64,
+    },
+    /// An external program, run as `sh -c 'CMD "$ARCHNET_DATASET" "$ARCHNET_ONNX"'`: it gets the
+    /// encrypted dataset folder and must write an ONNX model to the second path. The node's
+    /// owner keeps their training code to themselves; only the ONNX leaves.
+    External(String),
+}
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub work_dir: PathBuf,
+    pub capabilities: Capabilities,
+    pub trainer: Trainer,
+    /// Stop after one task has been handed in (whatever the verdict).
+    pub once: bool,
+    /// Pause between lease attempts when the queue is empty.
+    pub poll: Duration,
+    /// Stop after this long without a task.
+    pub max_idle: Option<Duration>,
+}
+
+/// What became of one leased task.
+#[derive(Debug, Clone)]
+pub struct TaskOutcome {
+    pub lease: LeaseGrant,
+    /// `None` when the lease was lost before the model could be handed in.
+    pub submission: Option<SubmissionInfo>,
+}
+
+/// This machine's cores and memory, and the backends this build can train with.
+pub fn detect_capabilities() -> Capabilities {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let memory_mb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0);
+    Capabilities {
+        cores,
+        memory_mb,
+        // Default builds train on burn's pure-Rust CPU backend; `archnet node --backend` adds others.
+        backends: vec!["flex".to_string()],
+    }
+}
+
+/// Leases and works tasks until the queue stays empty for `max_idle`, or after one task when
+/// `once`. Returns what happened to each task.
+pub async fn run(client: &Client, options: &NodeOptions) -> Result<Vec<TaskOutcome>> {
+    let mut outcomes = Vec::new();
+    let mut idle_since = Instant::now();
+    loop {
+        let request = LeaseRequest {
+            capabilities: options.capabilities.clone(),
+        };
+        let grant: Option<LeaseGrant> = client.post_maybe("/api/v1/leases", &request).await?;
+        let Some(grant) = grant else {
+            if options.max_idle.is_some_and(|m| idle_since.elapsed() > m) {
+                tracing::info!("no task for {:?}; stopping", idle_since.elapsed());
+                return Ok(outcomes);
+            }
+            tokio::time::sleep(options.poll).await;
+            continue;
+        };
+        tracing::info!(
+            lease = %grant.lease_id,
+            task = %grant.task_id,
+            "leased `{}` ({} training samples of {:?}, fee {}, bar {:.1}%)",
+            grant.task_name,
+            grant.train_samples,
+            grant.sample_shape,
+            grant.fee,
+            100.0 * grant.min_accuracy
+        );
+        let outcome = work_lease(client, options, grant).await?;
+        outcomes.push(outcome);
+        idle_since = Instant::now();
+        if options.once {
+            return Ok(outcomes);
+        }
+    }
+}
+
+/// Works one leased task to a submission (and its verdict).
+async fn work_lease(
+    client: &Client,
+    options: &NodeOptions,
+    grant: LeaseGrant,
+) -> Result<TaskOutcome> {
+    let lost = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), grant.clone(), lost.clone()));
+    let result = train_and_submit(client, options, &grant, &lost).await;
+    heartbeat.abort();
+    let submission = match result {
+        Ok(s) => s,
+        Err(MarketError::Remote {
+            status: 409,
+            message,
+        }) => {
+            tracing::warn!(lease = %grant.lease_id, "the lease was lost: {message}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(TaskOutcome {
+        lease: grant,
+        submission,
+    })
+}
+
+async fn heartbeat_loop(client: Client, grant: LeaseGrant, lost: Arc<AtomicBool>) {
+    let every = Duration::from_millis(grant.heartbeat_ms.max(100));
+    let path = format!("/api/v1/leases/{}/heartbeat", grant.lease_id);
+    loop {
+        tokio::time::sleep(every).await;
+        match client.post::<_, HeartbeatResponse>(&path, &()).await {
+            Ok(_) => {}
+            Err(MarketError::Remote {
+                status: 409,
+                message,
+            }) => {
+                tracing::warn!(lease = %grant.lease_id, "heartbeat refused: {message}");
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => tracing::warn!(lease = %grant.lease_id, "heartbeat failed: {e}"),
+        }
+    }
+}
+
+async fn train_and_submit(
+    client: &Client,
+    options: &NodeOptions,
+    grant: &LeaseGrant,
+    lost: &AtomicBool,
+) -> Result<Option<SubmissionInfo>> {
+    let lease_dir = options.work_dir.join(&grant.task_id);
+    let dataset_dir = lease_dir.join("dataset");
+    tokio::fs::create_dir_all(&dataset_dir)
+        .await
+        .map_err(|e| MarketError::io(&dataset_dir, e))?;
+
+    let started = Instant::now();
+    let listing: DatasetListing = client
+        .get(&format!("/api/v1/leases/{}/files", grant.lease_id))
+        .await?;
+    let total: u64 = listing.files.iter().map(|f| f.size).sum();
+    for file in &listing.files {
+        let lease_id = grant.lease_id.clone();
+        let name = file.name.clone();
+        let chunk_path = move |i: u64| format!("/api/v1/leases/{lease_id}/files/{name}/chunks/{i}");
+        client
+            .download_file(file, &dataset_dir, &chunk_path, &mut |_| {})
+            .await?;
+    }
+    let download_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(lease = %grant.lease_id, "downloaded {total} bytes in {download_ms} ms");
+
+    // The dataset is kept per task (a task leased again resumes its download); the model and
+    // its checkpoints per lease.
+    let run_dir = lease_dir.join(&grant.lease_id);
+    tokio::fs::create_dir_all(&run_dir)
+        .await
+        .map_err(|e| MarketError::io(&run_dir, e))?;
+    let onnx_path = run_dir.join("model.onnx");
+    let started = Instant::now();
+    train(&options.trainer, &dataset_dir, &onnx_path).await?;
+    let train_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(lease = %grant.lease_id, "trained in {train_ms} ms");
+    if lost.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+
+    let started = Instant::now();
+    let upload = client
+        .upload_file(&onnx_path, "model.onnx", None, &mut |_| {})
+        .await?;
+    let upload_ms = started.elapsed().as_millis() as u64;
+    let request = SubmitRequest {
+        upload_id: upload.id,
+        download_ms,
+        train_ms,
+        upload_ms,
+    };
+    let path = format!("/api/v1/leases/{}/submission", grant.lease_id);
+    let submitted: SubmissionInfo = match client.post(&path, &request).await {
+        Ok(s) => s,
+        // A retry after a lost answer: the first try went through.
+        Err(MarketError::Remote { status: 409, .. })
+            if client.get::<SubmissionInfo>(&path).await.is_ok() =>
+        {
+            client.get(&path).await?
+        }
+        Err(e) => return Err(e),
+    };
+    tracing::info!(submission = %submitted.id, "model handed in; waiting for validation");
+    loop {
+        let s: SubmissionInfo = client.get(&path).await?;
+        if s.state == "accepted" || s.state == "rejected" {
+            return Ok(Some(s));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn train(trainer: &Trainer, dataset: &Path, onnx: &Path) -> Result<()> {
+    match trainer {
+        Trainer::Builtin {
+            model,
+            epochs,
+            batch_size,
+            learning_rate,
+            seed,
+        } => {
+            let (model, dataset, onnx) = (model.clone(), dataset.to_path_buf(), onnx.to_path_buf());
+            let config = ClassifierTrainConfig {
+                learning_rate: *learning_rate,
+                batch_size: *batch_size,
+                epochs: *epochs,
+                seed: *seed,
+                patience: None,
+            };
+            tokio::task::spawn_blocking(move || train_builtin(&model, &config, &dataset, &onnx))
+                .await
+                .map_err(|e| MarketError::Internal(format!("training stopped: {e}")))?
+        }
+        Trainer::External(command) => {
+            let status = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{command} \"$ARCHNET_DATASET\" \"$ARCHNET_ONNX\""))
+                .env("ARCHNET_DATASET", dataset)
+                .env("ARCHNET_ONNX", onnx)
+                .kill_on_drop(true)
+                .status()
+                .await
+                .map_err(|e| MarketError::Internal(format!("running `{command}`: {e}")))?;
+            if !status.success() {
+                return Err(MarketError::Internal(format!(
+                    "the trainer `{command}` exited with {status}"
+                )));
+            }
+            if !onnx.is_file() {
+                return Err(MarketError::Internal(format!(
+                    "the trainer `{command}` wrote no {}",
+                    onnx.display()
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The built-in recipe: train a base model on the encrypted training split, export ONNX.
+fn train_builtin(
+    model: &str,
+    config: &ClassifierTrainConfig,
+    dataset: &Path,
+    onnx: &Path,
+) -> Result<()> {
+    let err = |e: String| MarketError::Internal(format!("built-in training: {e}"));
+    let dataset = EncryptedDataset::open(dataset).map_err(|e| err(e.to_string()))?;
+    let samples = Samples::Encrypted {
+        dataset,
+        split: "train".into(),
+    };
+    let spec = BaseModelSpec {
+        kind: model.to_string(),
+        input_shape: samples.shape(),
+        classes: samples.class_names().len(),
+    };
+    let checkpoints = onnx.with_extension("ckpt");
+    let outcome = train_classifier(
+        &spec,
+        &samples,
+        None,
+        config,
+        &checkpoints,
+        false,
+        &mut |_, _, _| {},
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let info = ExportInfo {
+        key_id: samples.key_id(),
+        class_names: samples.class_names(),
+    };
+    let bytes = export_model(&outcome.model, &spec, &info).map_err(|e| err(e.to_string()))?;
+    archnet_data::fsutil::write_atomic(onnx, &bytes, 0o644).map_err(|e| err(e.to_string()))
+}

@@ -1,0 +1,79 @@
+//! Who is calling: the bearer token, looked up by its hash, and a rate limit per token.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::AppState;
+use crate::db::Account;
+use crate::error::{MarketError, Result};
+use crate::types::Role;
+
+/// Requests allowed per token.
+pub type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
+
+pub fn limiter(per_second: u32, burst: u32) -> Limiter {
+    let per_second = NonZeroU32::new(per_second.max(1)).expect("positive");
+    let burst = NonZeroU32::new(burst.max(1)).expect("positive");
+    Arc::new(RateLimiter::keyed(
+        Quota::per_second(per_second).allow_burst(burst),
+    ))
+}
+
+/// The authenticated caller of a request; extracting it answers 401 without a valid token and
+/// 429 past the token's rate limit.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Account);
+
+impl Caller {
+    /// Refuses callers of any other role.
+    pub fn require(&self, role: Role) -> Result<&Account> {
+        if self.0.role == role {
+            Ok(&self.0)
+        } else {
+            Err(MarketError::Forbidden(format!(
+                "this needs a {role} token; this one is a {}'s",
+                self.0.role
+            )))
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.role == Role::Admin
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = MarketError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| MarketError::Unauthorized("no Authorization header".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                MarketError::Unauthorized("expected `Authorization: Bearer TOKEN`".into())
+            })?;
+        let account = state
+            .db
+            .account_by_token(token)
+            .await?
+            .ok_or_else(|| MarketError::Unauthorized("unknown token".into()))?;
+        if state.limiter.check_key(&account.id).is_err() {
+            return Err(MarketError::RateLimited(format!(
+                "more than {} requests per second from this token",
+                state.config.rate_per_second
+            )));
+        }
+        Ok(Caller(account))
+    }
+}

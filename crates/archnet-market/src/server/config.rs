@@ -1,0 +1,122 @@
+//! The server's settings: defaults here, overridden by a TOML file, then by environment
+//! variables and flags (the CLI applies those).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use archnet_onnx::{ModelPolicy, ValidationLimits};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MarketError, Result};
+
+/// Settings of `archnet serve`. Every field has a default, so a TOML file names only what it
+/// changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite database, the local blob store and the validation cache.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; the SQLite file `archnet.db` in `data_dir` if unset.
+    pub database: Option<String>,
+    /// `s3://bucket/prefix` or `file:///path`; the folder `blobs/` in `data_dir` if unset.
+    pub store: Option<String>,
+    /// A lease ends this long after its last heartbeat.
+    pub lease_ttl_s: u64,
+    /// Chunk size offered to clients that do not choose one.
+    pub chunk_bytes: u64,
+    /// Largest chunk accepted (bounds the body of a chunk upload).
+    pub max_chunk_bytes: u64,
+    /// Largest dataset file accepted.
+    pub max_file_bytes: u64,
+    /// Largest ONNX model accepted (the ONNX policy's limit).
+    pub max_model_bytes: u64,
+    /// Rejected submissions before a task fails, unless the task says otherwise.
+    pub max_attempts: u32,
+    /// Requests per second allowed to one token, and the burst above it.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// Wall-time limit of one validation run.
+    pub validation_max_s: u64,
+    /// Memory bound on one validation batch's intermediate tensors.
+    pub validation_max_memory_mib: u64,
+    /// How long a validator's claim on a submission lasts without renewal: after a crash, another
+    /// replica (or the restarted server) takes the submission over once it runs out.
+    pub validation_claim_s: u64,
+    /// How often leases and deadlines are checked.
+    pub reaper_interval_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8750".parse().expect("valid address"),
+            data_dir: PathBuf::from("archnet-server"),
+            database: None,
+            store: None,
+            lease_ttl_s: 60,
+            chunk_bytes: 4 << 20,
+            max_chunk_bytes: 16 << 20,
+            max_file_bytes: 1 << 30,
+            max_model_bytes: ModelPolicy::default().max_bytes,
+            max_attempts: 3,
+            rate_per_second: 50,
+            rate_burst: 200,
+            validation_max_s: ValidationLimits::default().max_duration.as_secs(),
+            validation_max_memory_mib: ValidationLimits::default().max_activation_bytes >> 20,
+            validation_claim_s: 30,
+            reaper_interval_ms: 1000,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a TOML file of settings (unknown keys are an error, so a typo is not ignored).
+    pub fn from_toml_file(path: &std::path::Path) -> Result<ServerConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| MarketError::io(path, e))?;
+        toml::from_str(&text)
+            .map_err(|e| MarketError::BadRequest(format!("{}: {e}", path.display())))
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| crate::db::Db::sqlite_url(&self.data_dir))
+    }
+
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_s.max(1))
+    }
+
+    pub fn policy(&self) -> ModelPolicy {
+        ModelPolicy {
+            max_bytes: self.max_model_bytes,
+            ..ModelPolicy::default()
+        }
+    }
+
+    pub fn validation_limits(&self) -> ValidationLimits {
+        ValidationLimits {
+            max_duration: Duration::from_secs(self.validation_max_s),
+            max_activation_bytes: self.validation_max_memory_mib << 20,
+            ..ValidationLimits::default()
+        }
+    }
+
+    /// Refuses settings that cannot work.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: &str| Err(MarketError::BadRequest(format!("server settings: {m}")));
+        if self.chunk_bytes == 0 || self.chunk_bytes > self.max_chunk_bytes {
+            return bad("chunk_bytes must be between 1 and max_chunk_bytes");
+        }
+        if self.rate_per_second == 0 || self.rate_burst == 0 {
+            return bad("rate_per_second and rate_burst must be positive");
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts must be positive");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! The intermediary server v0 of the paper's §2: an axum service over the database and the
+//! blob store, with background loops that expire leases and validate submissions.
+
+mod accounts;
+mod auth;
+pub mod config;
+mod leases;
+pub mod openapi;
+mod tasks;
+pub(crate) mod uploads;
+mod validator;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use config::ServerConfig;
+pub use uploads::CHUNK_SHA256_HEADER;
+
+use crate::db::Db;
+use crate::error::{MarketError, Result};
+use crate::store::BlobStore;
+
+/// Body limit of every JSON endpoint.
+const JSON_BODY_LIMIT: usize = 1 << 20;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub store: BlobStore,
+    pub config: Arc<ServerConfig>,
+    limiter: auth::Limiter,
+}
+
+impl AppState {
+    /// Opens the database (running migrations) and the blob store of `config`.
+    pub async fn open(config: ServerConfig) -> Result<AppState> {
+        config.check()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| MarketError::io(&config.data_dir, e))?;
+        let db = Db::connect(&config.database_url()).await?;
+        let store = BlobStore::open(config.store.as_deref(), &config.data_dir)?;
+        Ok(AppState {
+            db,
+            store,
+            limiter: auth::limiter(config.rate_per_second, config.rate_burst),
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// The HTTP routes. Chunk uploads get a body limit of one chunk; everything else 1 MiB.
+pub fn router(state: AppState) -> Router {
+    let chunk_limit = state.config.max_chunk_bytes as usize + 1024;
+    let api = Router::new()
+        .route("/me", get(accounts::me))
+        .route("/accounts", post(accounts::create))
+        .route("/balance", get(accounts::balance))
+        .route("/ledger", get(accounts::ledger))
+        .route("/uploads", post(uploads::create))
+        .route("/uploads/{id}", get(uploads::status))
+        .route(
+            "/uploads/{id}/chunks/{index}",
+            put(uploads::put_chunk).layer(DefaultBodyLimit::max(chunk_limit)),
+        )
+        .route("/uploads/{id}/complete", post(uploads::complete))
+        .route("/tasks", post(tasks::create).get(tasks::list))
+        .route("/tasks/{id}", get(tasks::show))
+        .route("/tasks/{id}/model", get(tasks::model))
+        .route("/tasks/{id}/delivery", post(tasks::delivery))
+        .route("/leases", post(leases::lease))
+        .route("/leases/{id}/heartbeat", post(leases::heartbeat))
+        .route("/leases/{id}/files", get(leases::files))
+        .route(
+            "/leases/{id}/files/{name}/chunks/{index}",
+            get(leases::chunk),
+        )
+        .route(
+            "/leases/{id}/submission",
+            post(leases::submit).get(leases::submission),
+        );
+    Router::new()
+        .route("/healthz", get(accounts::healthz))
+        .route("/openapi.json", get(openapi::serve))
+        .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then stops taking requests, lets those in flight finish,
+/// and stops the background loops. A validation cut short is taken over after a restart.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reaper = tokio::spawn(reaper_loop(state.clone(), stop_rx.clone()));
+    let validator = tokio::spawn(validator::run(state.clone(), stop_rx));
+    let app = router(state);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| MarketError::Internal(format!("server: {e}")));
+    let _ = stop_tx.send(true);
+    let _ = reaper.await;
+    let _ = validator.await;
+    served
+}
+
+/// Expires leases and fails overdue tasks, every `reaper_interval_ms`.
+async fn reaper_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = Duration::from_millis(state.config.reaper_interval_ms.max(10));
+    loop {
+        if let Err(e) = state.db.expire_leases().await {
+            tracing::warn!("expiring leases: {e}");
+        }
+        if let Err(e) = state.db.fail_overdue_tasks().await {
+            tracing::warn!("failing overdue tasks: {e}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Accepts plain file names only: letters, digits, `.`, `_`, `-`, not starting with `.`, at most
+/// 128 characters. Names reach the file system of nodes and of the validator.
+pub(crate) fn check_file_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(MarketError::BadRequest(format!(
+            "file name `{name}` is not a plain name (letters, digits, `.`, `_`, `-`)"
+        )))
+    }
+}

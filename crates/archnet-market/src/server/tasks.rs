@@ -1,0 +1,291 @@
+//! Tasks: publishing, status, and delivery of the accepted model to its publisher.
+
+use archnet_data::encrypted::{MANIFEST_FILE, Manifest};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use futures::StreamExt;
+
+use super::AppState;
+use super::auth::Caller;
+use crate::db::{Account, Db, NewTask, TaskRow, UploadRow, now_ms};
+use crate::error::{ErrorBody, MarketError, Result};
+use crate::store::BlobStore;
+use crate::timing::task_timing;
+use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
+
+/// Files per split accepted in one task.
+const MAX_FILES: usize = 10_000;
+/// Largest manifest read.
+const MAX_MANIFEST_BYTES: i64 = 4 << 20;
+
+/// Reads a whole (small) completed upload.
+pub(crate) async fn read_upload(store: &BlobStore, upload: &UploadRow) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(upload.size as usize);
+    for i in 0..upload.chunk_count() {
+        bytes.extend_from_slice(&store.get_chunk(&upload.id, i).await?);
+    }
+    Ok(bytes)
+}
+
+/// Checks one split's files: completed uploads of the caller, plain names, a manifest naming
+/// exactly `split` whose shards are the other files with matching sizes and checksums.
+async fn check_split(
+    state: &AppState,
+    owner: &str,
+    split: &str,
+    files: &[FileRef],
+) -> Result<Manifest> {
+    let bad = |m: String| MarketError::BadRequest(format!("{split} files: {m}"));
+    if files.is_empty() || files.len() > MAX_FILES {
+        return Err(bad(format!("expected 1 to {MAX_FILES} files")));
+    }
+    let mut uploads = Vec::new();
+    for f in files {
+        super::check_file_name(&f.name)?;
+        let upload = state.db.owned_upload(&f.upload_id, owner).await?;
+        if upload.state != "complete" {
+            return Err(bad(format!(
+                "upload {} ({}) is not complete",
+                f.upload_id, f.name
+            )));
+        }
+        if uploads
+            .iter()
+            .any(|(n, _): &(String, UploadRow)| n == &f.name)
+        {
+            return Err(bad(format!("{} is listed twice", f.name)));
+        }
+        uploads.push((f.name.clone(), upload));
+    }
+    let (_, manifest_upload) = uploads
+        .iter()
+        .find(|(n, _)| n == MANIFEST_FILE)
+        .ok_or_else(|| bad(format!("no {MANIFEST_FILE}")))?;
+    if manifest_upload.size > MAX_MANIFEST_BYTES {
+        return Err(bad(format!(
+            "{MANIFEST_FILE} is over {MAX_MANIFEST_BYTES} bytes"
+        )));
+    }
+    let manifest: Manifest =
+        serde_json::from_slice(&read_upload(&state.store, manifest_upload).await?)
+            .map_err(|e| bad(format!("{MANIFEST_FILE}: {e}")))?;
+    manifest
+        .check(std::path::Path::new(MANIFEST_FILE))
+        .map_err(|e| bad(e.to_string()))?;
+    if manifest.splits.len() != 1 || !manifest.splits.contains_key(split) {
+        return Err(bad(format!(
+            "{MANIFEST_FILE} must name the `{split}` split alone, it names {:?}",
+            manifest.splits.keys().collect::<Vec<_>>()
+        )));
+    }
+    let shards = &manifest.splits[split].shards;
+    if shards.len() + 1 != uploads.len() {
+        return Err(bad(format!(
+            "{MANIFEST_FILE} lists {} shard(s), {} other file(s) were given",
+            shards.len(),
+            uploads.len() - 1
+        )));
+    }
+    for shard in shards {
+        let (_, upload) = uploads
+            .iter()
+            .find(|(n, _)| n == &shard.file)
+            .ok_or_else(|| bad(format!("shard {} is missing", shard.file)))?;
+        if upload.size as u64 != shard.bytes || upload.sha256 != shard.sha256 {
+            return Err(bad(format!(
+                "shard {} does not match its manifest entry (size or sha256)",
+                shard.file
+            )));
+        }
+    }
+    if manifest.class_names.len() < 2 {
+        return Err(bad(
+            "a classification task needs at least two classes".into()
+        ));
+    }
+    Ok(manifest)
+}
+
+/// Opens a task over uploaded train and validation splits, holding the fee in escrow.
+#[utoipa::path(post, path = "/api/v1/tasks", security(("token" = [])), request_body = CreateTaskRequest,
+    responses((status = 201, body = TaskInfo), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(req): Json<CreateTaskRequest>,
+) -> Result<(StatusCode, Json<TaskInfo>)> {
+    let account = caller.require(Role::Publisher)?;
+    if req.fee <= 0 {
+        return Err(MarketError::BadRequest("the fee must be positive".into()));
+    }
+    if !(req.min_accuracy > 0.0 && req.min_accuracy <= 1.0) {
+        return Err(MarketError::BadRequest(
+            "min_accuracy must be in (0, 1]".into(),
+        ));
+    }
+    if req.name.is_empty() || req.name.len() > 200 {
+        return Err(MarketError::BadRequest(
+            "the name must be 1-200 characters".into(),
+        ));
+    }
+    let train = check_split(&state, &account.id, "train", &req.train_files).await?;
+    let validation = check_split(&state, &account.id, "validation", &req.validation_files).await?;
+    if train.key_id != validation.key_id
+        || train.sample_shape != validation.sample_shape
+        || train.class_names != validation.class_names
+    {
+        return Err(MarketError::BadRequest(
+            "the train and validation manifests differ in key, sample shape or classes".into(),
+        ));
+    }
+    let task = NewTask {
+        publisher: account.id.clone(),
+        name: req.name.clone(),
+        fee: req.fee,
+        min_accuracy: req.min_accuracy,
+        max_attempts: req.max_attempts.unwrap_or(state.config.max_attempts).max(1),
+        deadline_ms: req.deadline_s.map(|s| now_ms() + 1000 * s as i64),
+        requirements: req.requirements.clone(),
+        key_id: train.key_id.clone(),
+        sample_shape: train.sample_shape,
+        class_names: train.class_names.clone(),
+        train_samples: train.splits["train"].count as u64,
+        validation_samples: validation.splits["validation"].count as u64,
+        train_files: req.train_files.clone(),
+        validation_files: req.validation_files.clone(),
+        t1_ms: req.t1_ms,
+        upload_ms: req.upload_ms,
+    };
+    let id = state.db.create_task(&task).await?;
+    tracing::info!(task = %id, fee = req.fee, "task opened");
+    let row = state.db.task(&id).await?;
+    Ok((StatusCode::CREATED, Json(task_info(&state.db, &row).await?)))
+}
+
+/// Everything about a task as its owner sees it.
+pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
+    let leases = db.task_leases(&task.id).await?;
+    let submissions = db.task_submissions(&task.id).await?;
+    let accepted = submissions.iter().find(|s| s.state == "accepted");
+    let timing = task_timing(task, accepted, &leases);
+    Ok(TaskInfo {
+        id: task.id.clone(),
+        name: task.name.clone(),
+        publisher: task.publisher.clone(),
+        state: task.state.clone(),
+        fee: task.fee,
+        min_accuracy: task.min_accuracy,
+        attempts: task.attempts as u32,
+        max_attempts: task.max_attempts as u32,
+        requirements: task.requirements(),
+        key_id: task.key_id.clone(),
+        sample_shape: task.sample_shape()?,
+        class_names: task.class_names()?,
+        train_samples: task.train_samples as u64,
+        validation_samples: task.validation_samples as u64,
+        created_ms: task.created_ms,
+        completed_ms: task.completed_ms,
+        delivered_ms: task.delivered_ms,
+        failure: task.failure.clone(),
+        accepted_submission: task.accepted_submission.clone(),
+        leases: leases.into_iter().map(Into::into).collect(),
+        submissions: submissions.iter().map(|s| s.info()).collect(),
+        timing,
+    })
+}
+
+/// The task `id` if the caller owns it (or is an admin); others get 404.
+async fn owned_task(db: &Db, id: &str, caller: &Account) -> Result<TaskRow> {
+    let task = db.task(id).await?;
+    if task.publisher != caller.id && caller.role != Role::Admin {
+        return Err(MarketError::NotFound(format!("task {id}")));
+    }
+    Ok(task)
+}
+
+/// The caller's tasks (an admin sees all), newest first.
+#[utoipa::path(get, path = "/api/v1/tasks", security(("token" = [])),
+    responses((status = 200, body = Vec<TaskInfo>), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<TaskInfo>>> {
+    let rows = match caller.0.role {
+        Role::Admin => state.db.tasks(None).await?,
+        Role::Publisher => state.db.tasks(Some(&caller.0.id)).await?,
+        Role::Node => {
+            return Err(MarketError::Forbidden(
+                "nodes lease tasks; they do not list them".into(),
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(task_info(&state.db, row).await?);
+    }
+    Ok(Json(out))
+}
+
+/// One task: state, leases, submissions with their validation reports, and the t0 breakdown.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", security(("token" = [])),
+    responses((status = 200, body = TaskInfo), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TaskInfo>> {
+    let task = owned_task(&state.db, &id, &caller.0).await?;
+    Ok(Json(task_info(&state.db, &task).await?))
+}
+
+/// The accepted ONNX model of a completed task, streamed to its publisher.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/model", security(("token" = [])),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let task = owned_task(&state.db, &id, &caller.0).await?;
+    let submission_id = match (&task.state[..], &task.accepted_submission) {
+        ("completed", Some(s)) => s.clone(),
+        _ => {
+            return Err(MarketError::Conflict(format!(
+                "task {id} is {}; there is no accepted model yet",
+                task.state
+            )));
+        }
+    };
+    let submission = state.db.submission(&submission_id).await?;
+    let upload = state.db.upload(&submission.upload_id).await?;
+    let store = state.store.clone();
+    let upload_id = upload.id.clone();
+    let chunks = futures::stream::iter(0..upload.chunk_count()).then(move |i| {
+        let store = store.clone();
+        let upload_id = upload_id.clone();
+        async move { store.get_chunk(&upload_id, i).await }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, upload.size)
+        .header(super::CHUNK_SHA256_HEADER, &upload.sha256)
+        .body(Body::from_stream(chunks))
+        .map_err(|e| MarketError::Internal(e.to_string()))
+}
+
+/// The publisher reports how long fetching the model took (the server → publisher leg of t2).
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/delivery", security(("token" = [])), request_body = DeliveryReport,
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delivery(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(report): Json<DeliveryReport>,
+) -> Result<StatusCode> {
+    let task = owned_task(&state.db, &id, &caller.0).await?;
+    state
+        .db
+        .record_delivery(&task.id, report.download_ms)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,190 @@
+//! The background validator: claims submitted models, runs each with tract on the task's
+//! encrypted validation split (which only the server holds), and records the verdict together
+//! with the payment or the task's return to the queue.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use archnet_data::encrypted::EncryptedDataset;
+use archnet_model::classify::Samples;
+use archnet_onnx::OnnxClassifier;
+use archnet_onnx::export::metadata;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::tasks::read_upload;
+use crate::db::{ClaimedSubmission, ValidationOutcome};
+use crate::error::{MarketError, Result};
+
+/// Claims and validates submissions until `stop` changes.
+pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let claim_ms = 1000 * state.config.validation_claim_s.max(1) as i64;
+    loop {
+        match state.db.claim_submission(claim_ms).await {
+            Ok(Some(claimed)) => {
+                let id = claimed.submission.id.clone();
+                if let Err(e) = validate_claimed(&state, claimed, claim_ms).await {
+                    // The claim runs out and the submission is tried again.
+                    tracing::error!(submission = %id, "validation could not finish: {e}");
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("claiming a submission: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn validate_claimed(
+    state: &AppState,
+    claimed: ClaimedSubmission,
+    claim_ms: i64,
+) -> Result<()> {
+    let ClaimedSubmission { submission, task } = claimed;
+    let started = Instant::now();
+    let dataset_dir = materialise_validation(state, &task.id).await?;
+    let upload = state.db.upload(&submission.upload_id).await?;
+    let outcome = if upload.size as u64 > state.config.max_model_bytes {
+        refused(
+            format!(
+                "the model is {} bytes, the limit is {}",
+                upload.size, state.config.max_model_bytes
+            ),
+            started,
+        )
+    } else {
+        let bytes = read_upload(&state.store, &upload).await?;
+        let shape = task.sample_shape()?;
+        let classes = task.class_names()?.len();
+        let key_id = task.key_id.clone();
+        let policy = state.config.policy();
+        let limits = state.config.validation_limits();
+        // Renew the claim while the model runs, so no other validator takes it over.
+        let keep_alive = {
+            let db = state.db.clone();
+            let id = submission.id.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis((claim_ms / 3).max(100) as u64)).await;
+                    if let Err(e) = db.extend_claim(&id, claim_ms).await {
+                        tracing::warn!(submission = %id, "renewing the validation claim: {e}");
+                    }
+                }
+            })
+        };
+        let run = tokio::task::spawn_blocking(move || {
+            run_model(
+                &bytes,
+                &dataset_dir,
+                shape,
+                classes,
+                &key_id,
+                &policy,
+                &limits,
+            )
+        })
+        .await;
+        keep_alive.abort();
+        match run {
+            Ok(Ok(report)) => {
+                let accuracy = report["accuracy"].as_f64();
+                ValidationOutcome {
+                    accuracy,
+                    report,
+                    validation_ms: started.elapsed().as_millis() as i64,
+                }
+            }
+            Ok(Err(reason)) => refused(reason, started),
+            Err(panic) => refused(format!("the validator failed: {panic}"), started),
+        }
+    };
+    let decided = state.db.finish_validation(&submission.id, &outcome).await?;
+    tracing::info!(
+        submission = %submission.id,
+        task = %task.id,
+        accuracy = ?outcome.accuracy,
+        bar = task.min_accuracy,
+        decided,
+        "validated"
+    );
+    Ok(())
+}
+
+fn refused(reason: String, started: Instant) -> ValidationOutcome {
+    ValidationOutcome {
+        accuracy: None,
+        report: serde_json::json!({ "refused": reason }),
+        validation_ms: started.elapsed().as_millis() as i64,
+    }
+}
+
+/// Runs the model over the validation split; the error is the reason it was refused.
+fn run_model(
+    bytes: &[u8],
+    dataset_dir: &Path,
+    shape: [usize; 3],
+    classes: usize,
+    key_id: &str,
+    policy: &archnet_onnx::ModelPolicy,
+    limits: &archnet_onnx::ValidationLimits,
+) -> std::result::Result<serde_json::Value, String> {
+    let started = Instant::now();
+    let onnx =
+        OnnxClassifier::load(bytes, policy, limits, shape, classes).map_err(|e| e.to_string())?;
+    if let Some(model_key) = onnx.summary().metadata(metadata::KEY_ID)
+        && model_key != key_id
+    {
+        return Err(format!(
+            "the model says it was trained on data of key {model_key}, this task's key is {key_id}"
+        ));
+    }
+    let dataset =
+        EncryptedDataset::open(dataset_dir).map_err(|e| format!("validation data: {e}"))?;
+    let samples = Samples::Encrypted {
+        dataset,
+        split: "validation".into(),
+    };
+    let report = onnx
+        .validate(&samples, limits, started)
+        .map_err(|e| e.to_string())?;
+    let e = &report.evaluation;
+    Ok(serde_json::json!({
+        "accuracy": e.accuracy,
+        "samples": e.count,
+        "per_class_accuracy": e.per_class_accuracy(),
+        "confusion": e.confusion,
+        "seconds": report.seconds,
+        "samples_per_second": report.samples_per_second,
+    }))
+}
+
+/// Writes the task's validation files to the server's cache folder (once; files already there
+/// with the right checksum are kept) and returns the folder.
+async fn materialise_validation(state: &AppState, task_id: &str) -> Result<PathBuf> {
+    let dir = state.config.data_dir.join("validation-cache").join(task_id);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| MarketError::io(&dir, e))?;
+    for f in state.db.task_files(task_id, "validation").await? {
+        let upload = state.db.upload(&f.upload_id).await?;
+        let path = dir.join(&f.name);
+        if let Ok(existing) = tokio::fs::read(&path).await
+            && hex::encode(Sha256::digest(&existing)) == upload.sha256
+        {
+            continue;
+        }
+        let bytes = read_upload(&state.store, &upload).await?;
+        let tmp = dir.join(format!(".{}.partial", f.name));
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .map_err(|e| MarketError::io(&tmp, e))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| MarketError::io(&path, e))?;
+    }
+    Ok(dir)
+}

@@ -1,0 +1,115 @@
+//! The time budget of the paper's §4.7: t0 = t1 + 4·t2 + t3 + t4, from what was measured.
+
+use crate::db::{LeaseRow, SubmissionRow, TaskRow};
+use crate::types::Timing;
+
+/// Assembles a task's [`Timing`] from its row, its accepted submission and its leases.
+pub fn task_timing(
+    task: &TaskRow,
+    accepted: Option<&SubmissionRow>,
+    leases: &[LeaseRow],
+) -> Timing {
+    let legs = [
+        task.publish_upload_ms,
+        accepted.map(|s| s.download_ms),
+        accepted.map(|s| s.upload_ms),
+        task.delivery_download_ms,
+    ];
+    let measured: Vec<i64> = legs.iter().flatten().copied().collect();
+    // The paper takes the four network legs as one equivalent delay t2; we report their mean, so
+    // 4·t2 is their measured sum.
+    let t2 =
+        (!measured.is_empty()).then(|| measured.iter().sum::<i64>() as f64 / measured.len() as f64);
+    let t3 = accepted.map(|s| s.train_ms);
+    let t0 = match (task.t1_ms, t2, t3, measured.len()) {
+        (Some(t1), Some(t2), Some(t3), 4) => {
+            Some(t1 as f64 + 4.0 * t2 + t3 as f64 + task.waited_ms as f64)
+        }
+        _ => None,
+    };
+    let lost_ms = leases
+        .iter()
+        .filter(|l| accepted.is_none_or(|s| s.lease_id != l.id))
+        .filter(|l| l.state != "active")
+        .map(|l| l.ended_ms.unwrap_or(l.expires_ms) - l.created_ms)
+        .sum();
+    let end_to_end_ms = match (task.t1_ms, task.publish_upload_ms, task.delivered_ms) {
+        (Some(t1), Some(up), Some(delivered)) => Some(t1 + up + (delivered - task.created_ms)),
+        _ => None,
+    };
+    Timing {
+        t1_ms: task.t1_ms,
+        publisher_to_server_ms: legs[0],
+        server_to_node_ms: legs[1],
+        node_to_server_ms: legs[2],
+        server_to_publisher_ms: legs[3],
+        t2_ms: t2,
+        t3_ms: t3,
+        t4_ms: task.waited_ms,
+        validation_ms: accepted.and_then(|s| s.validation_ms),
+        lost_ms,
+        t0_ms: t0,
+        end_to_end_ms,
+    }
+}
+
+/// Milliseconds as seconds with one decimal, `-` when unmeasured.
+pub fn seconds(ms: Option<f64>) -> String {
+    ms.map(|v| format!("{:.1} s", v / 1000.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The breakdown as printed by `archnet status` and the quickstart.
+pub fn describe(t: &Timing) -> String {
+    let s = |v: Option<i64>| seconds(v.map(|x| x as f64));
+    let mut out = String::new();
+    out.push_str(&format!(
+        "  t1  key training + encryption (publisher) {:>10}\n",
+        s(t.t1_ms)
+    ));
+    out.push_str(&format!(
+        "  t2  publisher → server                    {:>10}\n",
+        s(t.publisher_to_server_ms)
+    ));
+    out.push_str(&format!(
+        "      server → node                         {:>10}\n",
+        s(t.server_to_node_ms)
+    ));
+    out.push_str(&format!(
+        "      node → server                         {:>10}\n",
+        s(t.node_to_server_ms)
+    ));
+    out.push_str(&format!(
+        "      server → publisher                    {:>10}\n",
+        s(t.server_to_publisher_ms)
+    ));
+    out.push_str(&format!(
+        "      equivalent delay t2 (mean of legs)    {:>10}\n",
+        seconds(t.t2_ms)
+    ));
+    out.push_str(&format!(
+        "  t3  training on the node                  {:>10}\n",
+        s(t.t3_ms)
+    ));
+    out.push_str(&format!(
+        "  t4  waiting in the server's queue         {:>10}\n",
+        s(Some(t.t4_ms))
+    ));
+    out.push_str(&format!(
+        "      validation (outside the formula)      {:>10}\n",
+        s(t.validation_ms)
+    ));
+    out.push_str(&format!(
+        "      lost to leases without a model        {:>10}\n",
+        s(Some(t.lost_ms))
+    ));
+    out.push_str(&format!(
+        "  t0 = t1 + 4·t2 + t3 + t4                  {:>10}\n",
+        seconds(t.t0_ms)
+    ));
+    out.push_str(&format!(
+        "  measured end to end                       {:>10}",
+        s(t.end_to_end_ms)
+    ));
+    out
+}
