@@ -17,6 +17,7 @@ pub mod node;
 pub mod publisher;
 pub mod server;
 pub mod store;
+pub mod testkit;
 pub mod timing;
 pub mod types;
 

@@ -79,8 +79,7 @@ pub fn split_dir(work_dir: &Path, split: &str) -> PathBuf {
 /// Encrypts the dataset with the key into `work_dir/encrypted` and makes the `train` and
 /// `validation` folders. Blocking (it runs E1); skipped when already done. Returns t1 in ms.
 pub fn prepare(options: &PublishOptions, on_samples: &mut dyn FnMut(usize)) -> Result<u64> {
-    let mut state = PublishState::load(&options.work_dir)?;
-    if let Some(t1) = state.t1_ms {
+    if let Some(t1) = PublishState::load(&options.work_dir)?.t1_ms {
         return Ok(t1);
     }
     let encrypted = options.work_dir.join("encrypted");
@@ -113,18 +112,25 @@ pub fn prepare(options: &PublishOptions, on_samples: &mut dyn FnMut(usize)) -> R
     };
     let manifest = encrypt_dataset(&key, &meta, &data, &encrypted, &encrypt_options, on_samples)
         .map_err(model_err)?;
-    for split in ["train", "validation"] {
-        write_split_dir(
-            &encrypted,
-            &manifest,
-            split,
-            &split_dir(&options.work_dir, split),
-        )?;
-    }
+    write_split_dirs(&encrypted, &manifest, &options.work_dir)?;
     let t1 = (meta.training.wall_seconds * 1000.0) as u64 + started.elapsed().as_millis() as u64;
-    state.t1_ms = Some(t1);
-    state.save(&options.work_dir)?;
+    mark_prepared(&options.work_dir, t1)?;
     Ok(t1)
+}
+
+/// Makes the `train` and `validation` folders of `work_dir` from an encrypted dataset.
+pub fn write_split_dirs(encrypted: &Path, manifest: &Manifest, work_dir: &Path) -> Result<()> {
+    for split in ["train", "validation"] {
+        write_split_dir(encrypted, manifest, split, &split_dir(work_dir, split))?;
+    }
+    Ok(())
+}
+
+/// Records that `work_dir`'s split folders are ready, with t1 (ms), for [`upload_and_open`].
+pub fn mark_prepared(work_dir: &Path, t1_ms: u64) -> Result<()> {
+    let mut state = PublishState::load(work_dir)?;
+    state.t1_ms = Some(t1_ms);
+    state.save(work_dir)
 }
 
 fn write_split_dir(encrypted: &Path, manifest: &Manifest, split: &str, dir: &Path) -> Result<()> {

@@ -1,0 +1,575 @@
+//! The HTTP API's rules, each checked by a request that breaks one: authentication, roles and
+//! ownership, validation data never served, plain names only, body and upload limits, replays,
+//! corrupted chunks, rate limits, lease expiry, escrow and payment exactly once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use archnet_market::client::Client;
+use archnet_market::db::Db;
+use archnet_market::server::{self, AppState, CHUNK_SHA256_HEADER, ServerConfig};
+use archnet_market::types::*;
+use archnet_market::{publisher, testkit};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+struct Harness {
+    url: String,
+    db: Db,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig {
+        data_dir: dir.path().join("server"),
+        reaper_interval_ms: 100,
+        ..ServerConfig::default()
+    };
+    tweak(&mut config);
+    let state = AppState::open(config).await.unwrap();
+    let db = state.db.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+    Harness {
+        url,
+        db,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+impl Harness {
+    async fn account(&self, name: &str, role: Role, credit: i64) -> String {
+        self.db
+            .create_account(name, role, credit)
+            .await
+            .unwrap()
+            .token
+    }
+
+    fn client(&self, token: &str) -> Client {
+        let mut c = Client::new(&self.url, token).unwrap();
+        c.retry_for = Duration::from_secs(5);
+        c
+    }
+
+    /// Publishes a tiny task as `token`; returns its id.
+    async fn publish(
+        &self,
+        token: &str,
+        work: &Path,
+        fee: i64,
+        bar: f64,
+        attempts: u32,
+    ) -> TaskInfo {
+        testkit::tiny_dataset(work, 40, 20).unwrap();
+        let options = publisher::PublishOptions {
+            key: "unused".into(),
+            data: "unused".into(),
+            limit: None,
+            work_dir: work.to_path_buf(),
+            name: "tiny".into(),
+            fee,
+            min_accuracy: bar,
+            deadline_s: None,
+            max_attempts: Some(attempts),
+            requirements: Requirements::default(),
+            storage: archnet_data::encrypted::Storage::F32,
+            split: None,
+        };
+        publisher::upload_and_open(&self.client(token), &options, &mut |_| {})
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> StatusCode {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().status()
+    }
+}
+
+fn caps() -> LeaseRequest {
+    LeaseRequest {
+        capabilities: Capabilities {
+            cores: 2,
+            memory_mb: 1024,
+            backends: vec!["flex".into()],
+        },
+    }
+}
+
+/// Uploads the tiny model as `node` and hands it in under `lease`.
+async fn submit(c: &Client, dir: &Path, lease: &str) -> archnet_market::Result<SubmissionInfo> {
+    let model = dir.join("model.onnx");
+    std::fs::write(&model, testkit::tiny_model().unwrap()).unwrap();
+    let upload = c
+        .upload_file(&model, "model.onnx", None, &mut |_| {})
+        .await?;
+    let req = SubmitRequest {
+        upload_id: upload.id,
+        download_ms: 1,
+        train_ms: 1,
+        upload_ms: 1,
+    };
+    c.post(&format!("/api/v1/leases/{lease}/submission"), &req)
+        .await
+}
+
+async fn verdict(c: &Client, lease: &str) -> SubmissionInfo {
+    for _ in 0..600 {
+        let s: SubmissionInfo = c
+            .get(&format!("/api/v1/leases/{lease}/submission"))
+            .await
+            .unwrap();
+        if s.state == "accepted" || s.state == "rejected" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no verdict");
+}
+
+fn status_of(e: archnet_market::MarketError) -> u16 {
+    match e {
+        archnet_market::MarketError::Remote { status, .. } => status,
+        other => panic!("expected an error answer, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_roles_and_ownership_are_enforced() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 100).await;
+    let other_publisher = h.account("pub2", Role::Publisher, 100).await;
+    let node = h.account("node", Role::Node, 0).await;
+    let admin = h.account("admin", Role::Admin, 0).await;
+    use reqwest::Method as M;
+
+    assert_eq!(h.status(M::GET, "/healthz", None).await, StatusCode::OK);
+    assert_eq!(
+        h.status(M::GET, "/api/v1/me", None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.status(M::GET, "/api/v1/me", Some("archnet_not-a-token"))
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.status(M::GET, "/api/v1/tasks", Some(&node)).await,
+        StatusCode::FORBIDDEN
+    );
+    let lease = h
+        .client(&publisher)
+        .post::<_, LeaseGrant>("/api/v1/leases", &caps())
+        .await;
+    assert_eq!(
+        status_of(lease.unwrap_err()),
+        403,
+        "a publisher cannot lease"
+    );
+    let req = CreateAccountRequest {
+        name: "x".into(),
+        role: Role::Admin,
+        credit: 10,
+    };
+    let made = h
+        .client(&publisher)
+        .post::<_, CreatedAccount>("/api/v1/accounts", &req)
+        .await;
+    assert_eq!(
+        status_of(made.unwrap_err()),
+        403,
+        "only admins create accounts"
+    );
+    let made: CreatedAccount = h
+        .client(&admin)
+        .post("/api/v1/accounts", &req)
+        .await
+        .unwrap();
+    assert!(made.token.starts_with("archnet_"));
+    let ledger = h
+        .client(&publisher)
+        .get::<Vec<LedgerEntry>>("/api/v1/ledger?wallet=all")
+        .await;
+    assert_eq!(status_of(ledger.unwrap_err()), 403);
+
+    let dir = tempfile::tempdir().unwrap();
+    let task = h.publish(&publisher, dir.path(), 10, 0.01, 3).await;
+    // Another publisher cannot see it, or fetch its model.
+    let seen = h
+        .client(&other_publisher)
+        .get::<TaskInfo>(&format!("/api/v1/tasks/{}", task.id))
+        .await;
+    assert_eq!(status_of(seen.unwrap_err()), 404);
+    let listed: Vec<TaskInfo> = h
+        .client(&other_publisher)
+        .get("/api/v1/tasks")
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+    // A node cannot publish.
+    let req = CreateTaskRequest {
+        name: "n".into(),
+        fee: 1,
+        min_accuracy: 0.5,
+        max_attempts: None,
+        deadline_s: None,
+        requirements: Requirements::default(),
+        train_files: vec![],
+        validation_files: vec![],
+        t1_ms: 0,
+        upload_ms: 0,
+    };
+    let opened = h
+        .client(&node)
+        .post::<_, TaskInfo>("/api/v1/tasks", &req)
+        .await;
+    assert_eq!(status_of(opened.unwrap_err()), 403);
+    // A publisher cannot open a task over another publisher's uploads.
+    let mut stolen = req.clone();
+    stolen.train_files = vec![FileRef {
+        name: "manifest.json".into(),
+        upload_id: h.db.task_files(&task.id, "train").await.unwrap()[0]
+            .upload_id
+            .clone(),
+    }];
+    stolen.validation_files = stolen.train_files.clone();
+    let opened = h
+        .client(&other_publisher)
+        .post::<_, TaskInfo>("/api/v1/tasks", &stolen)
+        .await;
+    assert_eq!(status_of(opened.unwrap_err()), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_never_get_validation_data_and_names_stay_plain() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 100).await;
+    let node = h.account("node", Role::Node, 0).await;
+    let other_node = h.account("node2", Role::Node, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    h.publish(&publisher, dir.path(), 10, 0.01, 3).await;
+    let c = h.client(&node);
+    let grant: LeaseGrant = c.post("/api/v1/leases", &caps()).await.unwrap();
+    let listing: DatasetListing = c
+        .get(&format!("/api/v1/leases/{}/files", grant.lease_id))
+        .await
+        .unwrap();
+    assert!(
+        listing
+            .files
+            .iter()
+            .all(|f| !f.name.starts_with("validation")),
+        "{listing:?}"
+    );
+    assert!(listing.files.iter().any(|f| f.name == "manifest.json"));
+    let manifest = c
+        .get_bytes(&format!(
+            "/api/v1/leases/{}/files/manifest.json/chunks/0",
+            grant.lease_id
+        ))
+        .await
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(
+        manifest["splits"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["train"]
+    );
+
+    let path = |name: &str| format!("/api/v1/leases/{}/files/{name}/chunks/0", grant.lease_id);
+    let asked = c.get_bytes(&path("validation-00000.safetensors")).await;
+    assert_eq!(
+        status_of(asked.unwrap_err()),
+        403,
+        "validation data is refused"
+    );
+    let traversal = c.get_bytes(&path("..%2Fvalidation%2Fmanifest.json")).await;
+    assert_eq!(
+        status_of(traversal.unwrap_err()),
+        400,
+        "path traversal is refused"
+    );
+    // Another node cannot use this lease.
+    let theirs = h
+        .client(&other_node)
+        .get::<DatasetListing>(&format!("/api/v1/leases/{}/files", grant.lease_id))
+        .await;
+    assert_eq!(status_of(theirs.unwrap_err()), 404);
+    // Upload names must be plain.
+    let req = CreateUploadRequest {
+        name: "../../etc/passwd".into(),
+        size: 1,
+        sha256: "0".repeat(64),
+        chunk_size: None,
+    };
+    let made = c.post::<_, UploadStatus>("/api/v1/uploads", &req).await;
+    assert_eq!(status_of(made.unwrap_err()), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_and_corrupted_chunks_are_refused() {
+    let h = start(|c| {
+        c.max_chunk_bytes = 1 << 20;
+        c.chunk_bytes = 1 << 20;
+        c.max_model_bytes = 4 << 20;
+    })
+    .await;
+    let node = h.account("node", Role::Node, 0).await;
+    let c = h.client(&node);
+    // A JSON body over 1 MiB.
+    let huge = serde_json::json!({ "capabilities": { "cores": 1, "memory_mb": 1, "backends": vec!["x".repeat(1 << 16); 20] } });
+    let resp = h
+        .http
+        .post(format!("{}/api/v1/leases", h.url))
+        .bearer_auth(&node)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // An upload over the model limit is refused before any byte is sent.
+    let req = CreateUploadRequest {
+        name: "big.onnx".into(),
+        size: 5 << 20,
+        sha256: "0".repeat(64),
+        chunk_size: None,
+    };
+    assert_eq!(
+        status_of(
+            c.post::<_, UploadStatus>("/api/v1/uploads", &req)
+                .await
+                .unwrap_err()
+        ),
+        413
+    );
+    // A chunk body over the chunk limit.
+    let data = vec![7u8; (1 << 20) + 10];
+    let sha = hex::encode(Sha256::digest(&data));
+    let req = CreateUploadRequest {
+        name: "m.onnx".into(),
+        size: data.len() as u64,
+        sha256: sha.clone(),
+        chunk_size: None,
+    };
+    let upload: UploadStatus = c.post("/api/v1/uploads", &req).await.unwrap();
+    let put = |index: u64, body: Vec<u8>, sha: String| {
+        h.http
+            .put(format!(
+                "{}/api/v1/uploads/{}/chunks/{index}",
+                h.url, upload.id
+            ))
+            .bearer_auth(&node)
+            .header(CHUNK_SHA256_HEADER, sha)
+            .body(body)
+            .send()
+    };
+    let resp = put(0, vec![0u8; (1 << 20) + 4096], "0".repeat(64))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A corrupted chunk is refused and sent again.
+    let first = data[..1 << 20].to_vec();
+    let first_sha = hex::encode(Sha256::digest(&first));
+    let mut corrupted = first.clone();
+    corrupted[100] ^= 0xff;
+    let resp = put(0, corrupted, first_sha.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("corrupted"));
+    let before: UploadStatus = c
+        .get(&format!("/api/v1/uploads/{}", upload.id))
+        .await
+        .unwrap();
+    assert!(
+        before.received.is_empty(),
+        "nothing of the corrupted chunk was kept"
+    );
+    assert_eq!(
+        put(0, first.clone(), first_sha.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        put(0, first, first_sha).await.unwrap().status(),
+        StatusCode::NO_CONTENT,
+        "a retry is accepted"
+    );
+    let last = data[1 << 20..].to_vec();
+    let last_sha = hex::encode(Sha256::digest(&last));
+    assert_eq!(
+        put(1, last, last_sha).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let done: UploadStatus = c
+        .post(&format!("/api/v1/uploads/{}/complete", upload.id), &())
+        .await
+        .unwrap();
+    assert_eq!(done.state, "complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_submission_is_refused_and_pays_once() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 25).await;
+    let node = h.account("node", Role::Node, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let task = h.publish(&publisher, dir.path(), 10, 0.01, 3).await;
+    let c = h.client(&node);
+    let grant: LeaseGrant = c.post("/api/v1/leases", &caps()).await.unwrap();
+    submit(&c, dir.path(), &grant.lease_id).await.unwrap();
+    let replay = submit(&c, dir.path(), &grant.lease_id).await;
+    assert_eq!(status_of(replay.unwrap_err()), 409);
+    let v = verdict(&c, &grant.lease_id).await;
+    assert_eq!(v.state, "accepted", "{v:?}");
+    let replay = submit(&c, dir.path(), &grant.lease_id).await;
+    assert_eq!(status_of(replay.unwrap_err()), 409);
+    let balance: Balance = c.get("/api/v1/balance").await.unwrap();
+    assert_eq!(balance.balance, 10);
+    let pub_balance: Balance = h.client(&publisher).get("/api/v1/balance").await.unwrap();
+    assert_eq!(pub_balance.balance, 15);
+    let pays =
+        h.db.ledger(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.tx_id == format!("pay:{}", task.id))
+            .count();
+    assert_eq!(pays, 2, "one payment, two entries");
+    assert!(h.db.audit_ledger().await.unwrap().is_empty());
+    // A fee the publisher cannot cover is refused.
+    let dir2 = tempfile::tempdir().unwrap();
+    testkit::tiny_dataset(dir2.path(), 40, 20).unwrap();
+    let options = publisher::PublishOptions {
+        key: "unused".into(),
+        data: "unused".into(),
+        limit: None,
+        work_dir: dir2.path().to_path_buf(),
+        name: "too dear".into(),
+        fee: 16,
+        min_accuracy: 0.5,
+        deadline_s: None,
+        max_attempts: None,
+        requirements: Requirements::default(),
+        storage: archnet_data::encrypted::Storage::F32,
+        split: None,
+    };
+    let opened = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {}).await;
+    assert_eq!(status_of(opened.unwrap_err()), 402);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_leases_requeue_and_rejections_refund() {
+    let h = start(|c| c.lease_ttl_s = 1).await;
+    let publisher = h.account("pub", Role::Publisher, 10).await;
+    let a = h.account("node-a", Role::Node, 0).await;
+    let b = h.account("node-b", Role::Node, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A bar no untrained model reaches, and two attempts.
+    let task = h.publish(&publisher, dir.path(), 10, 1.0, 2).await;
+    let (ca, cb) = (h.client(&a), h.client(&b));
+    let grant_a: LeaseGrant = ca.post("/api/v1/leases", &caps()).await.unwrap();
+    assert!(
+        cb.post_maybe::<_, LeaseGrant>("/api/v1/leases", &caps())
+            .await
+            .unwrap()
+            .is_none(),
+        "leased once at a time"
+    );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let grant_b: LeaseGrant = cb.post("/api/v1/leases", &caps()).await.unwrap();
+    assert_eq!(grant_b.task_id, task.id);
+    let hb = ca
+        .post::<_, HeartbeatResponse>(
+            &format!("/api/v1/leases/{}/heartbeat", grant_a.lease_id),
+            &(),
+        )
+        .await;
+    assert_eq!(
+        status_of(hb.unwrap_err()),
+        409,
+        "an expired lease cannot be renewed"
+    );
+    assert_eq!(
+        status_of(
+            submit(&ca, dir.path(), &grant_a.lease_id)
+                .await
+                .unwrap_err()
+        ),
+        409
+    );
+    submit(&cb, dir.path(), &grant_b.lease_id).await.unwrap();
+    assert_eq!(verdict(&cb, &grant_b.lease_id).await.state, "rejected");
+    let grant: LeaseGrant = cb.post("/api/v1/leases", &caps()).await.unwrap();
+    submit(&cb, dir.path(), &grant.lease_id).await.unwrap();
+    assert_eq!(verdict(&cb, &grant.lease_id).await.state, "rejected");
+    let t: TaskInfo = h
+        .client(&publisher)
+        .get(&format!("/api/v1/tasks/{}", task.id))
+        .await
+        .unwrap();
+    assert_eq!(t.state, "failed");
+    let refunded: Balance = h.client(&publisher).get("/api/v1/balance").await.unwrap();
+    assert_eq!(refunded.balance, 10, "the fee came back");
+    assert!(h.db.overlapping_leases().await.unwrap().is_empty());
+    assert!(h.db.audit_ledger().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_rate_limited() {
+    let h = start(|c| {
+        c.rate_per_second = 2;
+        c.rate_burst = 3;
+    })
+    .await;
+    let node = h.account("node", Role::Node, 0).await;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(
+            h.status(reqwest::Method::GET, "/api/v1/me", Some(&node))
+                .await,
+        );
+    }
+    assert!(codes.contains(&StatusCode::TOO_MANY_REQUESTS), "{codes:?}");
+    assert_eq!(codes[0], StatusCode::OK);
+}
+
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let current = server::openapi::document();
+    if committed.trim() != current.trim() {
+        if std::env::var_os("ARCHNET_UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, current + "\n").unwrap();
+            return;
+        }
+        panic!(
+            "docs/openapi.json is out of date; regenerate it with ARCHNET_UPDATE_OPENAPI=1 cargo test -p archnet-market --test api"
+        );
+    }
+}
