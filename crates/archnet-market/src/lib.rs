@@ -10,6 +10,7 @@
 //! - [`publisher`] and [`node`]: the two sides' workflows on top of the client.
 //! - [`timing`]: the t0 = t1 + 4·t2 + t3 + t4 accounting of §4.7.
 
+pub mod bench;
 pub mod client;
 pub mod db;
 pub mod error;

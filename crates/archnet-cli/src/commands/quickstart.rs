@@ -1,8 +1,10 @@
-//! `archnet quickstart`: the whole publisher-side story on a small real sample embedded in the
-//! binary (1,000 MNIST training and 200 test images), so it runs from a fresh clone with no
-//! other files: train a key, encrypt, decrypt, let a (simulated) node train on the ciphertexts
-//! and hand back ONNX, validate it, predict plain images through it, and report what happened
-//! with measured figures.
+//! `archnet quickstart`: the whole story on a small real sample embedded in the binary (1,000
+//! MNIST training and 200 test images), so it runs from a fresh clone with no other files: a
+//! publisher trains a key and publishes the encrypted sample as a paid task on a marketplace
+//! server (SQLite, local blob store, on loopback); two compute nodes compete for it, one of
+//! them killed mid-task so the other takes over once its lease expires; the server validates
+//! the returned ONNX model on the encrypted validation split, pays the node and delivers the
+//! model; the publisher classifies plain images with it. Every figure printed is measured.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,10 +14,14 @@ use archnet_data::Split;
 use archnet_data::encrypted::Storage;
 use archnet_model::train::{Loss, Recipe};
 
-use super::human_bytes;
+use archnet_market::client::Client;
+use archnet_market::node::{self, NodeOptions, Trainer};
+use archnet_market::server::{self, AppState, ServerConfig};
+use archnet_market::types::{Balance, LedgerEntry, Role, TaskInfo};
+
 use crate::cli::{
-    DataArgs, DecryptArgs, EncryptArgs, ExportArgs, KeyTrainArgs, OnnxLimitArgs, PredictArgs,
-    QuickstartArgs, TrainArgs, ValidateArgs,
+    ConnectArgs, DataArgs, FetchModelArgs, KeyTrainArgs, OnnxLimitArgs, PredictArgs, PublishArgs,
+    QuickstartArgs,
 };
 
 /// The embedded sample: (file name, bytes). See `samples/mnist-sample/README.md` (CC BY-SA 3.0).
@@ -41,8 +47,15 @@ const SAMPLE: [(&str, &[u8]); 4] = [
 /// Epochs of key training on the 1,000-image sample (measured: about a minute on 2 cores).
 const KEY_EPOCHS: usize = 12;
 
-/// Epochs the simulated compute node trains its cnn on the encrypted sample.
+/// Epochs the compute nodes train their cnn on the encrypted sample.
 const NODE_EPOCHS: usize = 3;
+
+/// Seconds a lease lives without a heartbeat (short, so the dead node's task comes back soon).
+const LEASE_TTL_S: u64 = 5;
+
+/// The task: fee (credits) and validation accuracy the model must reach.
+const FEE: i64 = 10;
+const MIN_ACCURACY: f64 = 0.5;
 
 /// The library's limits, with validation capped at 10 minutes (the sample takes seconds).
 fn default_onnx_limits() -> OnnxLimitArgs {
@@ -52,9 +65,18 @@ fn default_onnx_limits() -> OnnxLimitArgs {
     }
 }
 
+/// Prints one line of the timeline, stamped with seconds since the start.
+struct Timeline(Instant);
+
+impl Timeline {
+    fn say(&self, what: impl std::fmt::Display) {
+        println!("[{:>6.1} s] {what}", self.0.elapsed().as_secs_f64());
+    }
+}
+
 /// `archnet quickstart`
 pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
+    let timeline = Timeline(Instant::now());
     let temp;
     let work: PathBuf = match &args.work_dir {
         Some(dir) => {
@@ -78,7 +100,6 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         "train a key: H-encoder E1 + L-decoder D1 as an identity map (stays with the publisher)",
     );
     let key_path = work.join("sample.key");
-    let t = Instant::now();
     let meta = super::key::train(&KeyTrainArgs {
         preset: "auto".into(),
         data: data_args(&data),
@@ -95,91 +116,177 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         resume: false,
         eval_limit: 200,
     })?;
-    let key_seconds = t.elapsed().as_secs_f64();
     super::key::info(&key_path)?;
+    timeline.say("key trained");
 
     step(
         3,
-        "encrypt with E1 (what the server and compute nodes receive)",
+        "start the marketplace server (SQLite, local blob store, 127.0.0.1) and make accounts",
     );
-    let mut sizes = Vec::new();
-    let mut encrypt_seconds = 0.0;
-    for storage in [Storage::F32, Storage::Q8] {
-        let out = work.join(format!("encrypted-{storage}"));
-        let t = Instant::now();
-        let manifest = super::crypt::encrypt(&EncryptArgs {
-            key: key_path.clone(),
-            data: data_args(&data),
-            out: out.clone(),
-            split: None,
-            storage,
-            batch_size: 64,
-        })?;
-        if storage == Storage::F32 {
-            encrypt_seconds = t.elapsed().as_secs_f64();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let config = ServerConfig {
+        data_dir: work.join("server"),
+        lease_ttl_s: LEASE_TTL_S,
+        validation_claim_s: 5,
+        reaper_interval_ms: 250,
+        ..ServerConfig::default()
+    };
+    let (url, db, stop_server, server) = runtime.block_on(async {
+        let state = AppState::open(config).await?;
+        let db = state.db.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(server::serve(state, listener, async {
+            let _ = stopped.await;
+        }));
+        anyhow::Ok((url, db, stop, server))
+    })?;
+    let tokens = runtime.block_on(async {
+        let mut tokens = Vec::new();
+        for (name, role, credit) in [
+            ("publisher", Role::Publisher, 100),
+            ("node-a", Role::Node, 0),
+            ("node-b", Role::Node, 0),
+            ("admin", Role::Admin, 0),
+        ] {
+            tokens.push(db.create_account(name, role, credit).await?.token);
         }
-        sizes.push((storage, out, manifest.total_bytes()));
-    }
+        anyhow::Ok(tokens)
+    })?;
+    let [publisher_token, node_a_token, node_b_token, admin_token] =
+        <[String; 4]>::try_from(tokens).expect("four accounts");
+    timeline.say(format!(
+        "server on {url}; accounts: publisher (100 credits), node-a, node-b, admin"
+    ));
 
     step(
         4,
-        "decrypt with D1 and compare with the originals (only the key holder can do this)",
+        "the publisher encrypts locally, uploads the ciphertexts and opens a paid task",
     );
-    let mut qualities = Vec::new();
-    for (storage, dir, _) in &sizes {
-        let report = super::crypt::decrypt(&DecryptArgs {
-            key: key_path.clone(),
-            data: dir.clone(),
-            out: work.join(format!("decrypted-{storage}")),
-            reference: Some(data.clone()),
-            reference_split: Split::Train,
-            splits: vec![],
-            limit: None,
-            batch_size: 64,
-        })?;
-        qualities.push(report.quality.expect("a reference was given"));
-    }
+    let publish_dir = work.join("publish");
+    let task = super::market::publish(&PublishArgs {
+        connect: ConnectArgs {
+            server: url.clone(),
+            token: publisher_token.clone(),
+        },
+        key: key_path.clone(),
+        data: data.clone(),
+        limit: None,
+        fee: FEE,
+        min_accuracy: MIN_ACCURACY,
+        deadline: None,
+        max_attempts: None,
+        name: Some("mnist-sample".into()),
+        work_dir: publish_dir.clone(),
+        storage: Storage::F32,
+        min_cores: 1,
+        min_memory_mb: 0,
+        backend: None,
+    })?;
+    timeline.say(format!(
+        "task {} open, fee {FEE} credits in escrow",
+        task.id
+    ));
+    let publisher = Client::new(&url, &publisher_token)?;
+    let task_status = |publisher: &Client| -> anyhow::Result<TaskInfo> {
+        Ok(runtime.block_on(publisher.get(&format!("/api/v1/tasks/{}", task.id)))?)
+    };
 
     step(
         5,
-        "a compute node trains its own model on the encrypted training split and exports ONNX",
+        "node A (a separate process) leases the task, starts training, and is killed",
     );
-    let encrypted = &sizes[0].1;
-    let model_dir = work.join("node-model");
-    let onnx_path = work.join("node-model.onnx");
-    let t = Instant::now();
-    super::classify::train(&TrainArgs {
-        model: "cnn".into(),
-        data: encrypted.clone(),
-        out: model_dir.clone(),
-        epochs: NODE_EPOCHS,
-        batch_size: 64,
-        lr: 1e-3,
-        seed: 0,
-        patience: None,
-        limit: None,
-        resume: false,
-    })?;
-    super::onnx::export(&ExportArgs {
-        model: model_dir,
-        out: onnx_path.clone(),
-    })?;
-    let node_seconds = t.elapsed().as_secs_f64();
+    let exe = std::env::current_exe().context("finding the archnet executable")?;
+    let node_a_log = work.join("node-a.log");
+    let mut node_a = std::process::Command::new(&exe)
+        .args(["node", "--once", "--epochs", &NODE_EPOCHS.to_string()])
+        .arg("--work-dir")
+        .arg(work.join("node-a"))
+        .args(["--server", &url, "--token", &node_a_token])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&node_a_log)?)
+        .spawn()
+        .context("starting node A")?;
+    loop {
+        let t = task_status(&publisher)?;
+        if t.leases.iter().any(|l| l.state == "active") {
+            timeline.say("node A holds a lease and downloads the encrypted training split");
+            break;
+        }
+        if let Some(status) = node_a.try_wait()? {
+            anyhow::bail!(
+                "node A exited early ({status}); see {}",
+                node_a_log.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    node_a.kill().context("killing node A")?;
+    node_a.wait()?;
+    timeline.say(format!(
+        "node A killed (SIGKILL) mid-task; its lease expires {LEASE_TTL_S} s after its last heartbeat"
+    ));
 
     step(
         6,
-        "the server validates the ONNX model with tract on the encrypted validation split",
+        "node B takes the task over, trains on ciphertexts, hands back ONNX; the server validates and pays",
     );
-    super::onnx::validate(&ValidateArgs {
-        onnx: onnx_path.clone(),
-        data: encrypted.clone(),
-        split: None,
-        limit: None,
-        limits: default_onnx_limits(),
-    })?;
+    let node_options = NodeOptions {
+        work_dir: work.join("node-b"),
+        capabilities: node::detect_capabilities(),
+        trainer: Trainer::Builtin {
+            model: "cnn".into(),
+            epochs: NODE_EPOCHS,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            seed: 0,
+        },
+        once: true,
+        poll: std::time::Duration::from_millis(500),
+        max_idle: Some(std::time::Duration::from_secs(120)),
+    };
+    let node_b = Client::new(&url, &node_b_token)?;
+    let outcomes = runtime.block_on(node::run(&node_b, &node_options))?;
+    let Some(submission) = outcomes.first().and_then(|o| o.submission.clone()) else {
+        anyhow::bail!("node B got no task or lost its lease");
+    };
+    timeline.say(format!(
+        "node B's model {}: {:.2}% on the {} encrypted validation samples (bar {:.0}%)",
+        submission.state,
+        100.0 * submission.accuracy.unwrap_or(0.0),
+        task.validation_samples,
+        100.0 * MIN_ACCURACY
+    ));
+    if submission.state != "accepted" {
+        anyhow::bail!(
+            "the server rejected node B's model: {:?}",
+            submission.report
+        );
+    }
 
     step(
         7,
+        "the publisher fetches the model; the timeline and the t0 budget of §4.7",
+    );
+    let onnx_path = work.join("delivered.onnx");
+    super::market::fetch_model(&FetchModelArgs {
+        connect: ConnectArgs {
+            server: url.clone(),
+            token: publisher_token.clone(),
+        },
+        task: task.id.clone(),
+        out: onnx_path.clone(),
+    })?;
+    timeline.say("model delivered");
+    super::market::print_task(&task_status(&publisher)?);
+
+    step(
+        8,
         "the publisher classifies new plain images: E1 with the key, then the delivered model",
     );
     super::onnx::predict(&PredictArgs {
@@ -194,39 +301,49 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         limits: default_onnx_limits(),
     })?;
 
-    step(8, "summary");
-    let plain_bytes: u64 = 1000 * 784;
-    println!(
-        "key:        {} ({} preset), trained in {key_seconds:.0} s",
-        meta.key_id, meta.architecture.preset
-    );
+    step(9, "the ledger: escrow, payment, balances");
+    let admin = Client::new(&url, &admin_token)?;
+    let (entries, balances) = runtime.block_on(async {
+        let entries: Vec<LedgerEntry> = admin.get("/api/v1/ledger?wallet=all").await?;
+        let mut balances = Vec::new();
+        for (name, token) in [
+            ("publisher", &publisher_token),
+            ("node-a", &node_a_token),
+            ("node-b", &node_b_token),
+        ] {
+            let b: Balance = Client::new(&url, token)?.get("/api/v1/balance").await?;
+            balances.push((name, b.balance));
+        }
+        anyhow::Ok((entries, balances))
+    })?;
+    super::market::print_ledger(&entries);
+    for (name, balance) in &balances {
+        println!("balance of {name}: {balance} credits");
+    }
+    let _ = stop_server.send(());
+    runtime.block_on(server)??;
+
+    step(10, "summary");
     if let Some(r) = &meta.reconstruction {
         println!(
-            "            held-out reconstruction: {:.2} dB PSNR, SSIM {:.3} on {} test images",
-            r.quality.psnr_db, r.quality.ssim, r.quality.count
+            "key {} ({} preset): held-out reconstruction {:.2} dB PSNR, SSIM {:.3} on {} test images",
+            meta.key_id,
+            meta.architecture.preset,
+            r.quality.psnr_db,
+            r.quality.ssim,
+            r.quality.count
         );
     }
-    println!("encryption: {encrypt_seconds:.1} s for 1,000 images (f32)");
     println!(
-        "node:       cnn trained {NODE_EPOCHS} epochs on ciphertexts and exported in {node_seconds:.0} s"
+        "node A died mid-task and earned nothing; node B finished it and was paid {FEE} credits once"
     );
-    for ((storage, dir, bytes), q) in sizes.iter().zip(&qualities) {
-        println!(
-            "  {storage:<4} {:>10} ({:.1}× the plain {}), decrypted: {:.2} dB PSNR, SSIM {:.3}  [{}]",
-            human_bytes(*bytes),
-            *bytes as f64 / plain_bytes as f64,
-            human_bytes(plain_bytes),
-            q.psnr_db,
-            q.ssim,
-            dir.display()
-        );
-    }
-    println!("total:      {:.0} s", started.elapsed().as_secs_f64());
+    println!("total: {:.0} s", timeline.0.elapsed().as_secs_f64());
     println!();
     // Say what is protected as measured (results/README.md), not as the paper claims.
     println!(
-        "What this protects: the images and the key never leave the publisher; nodes see ciphertexts."
+        "What this protects: the images and the key never leave the publisher; nodes see ciphertexts"
     );
+    println!("of the training split only, and no node ever receives the validation split.");
     println!(
         "What it does not: ciphertext channels can show the image (try `archnet visualize`), and"
     );

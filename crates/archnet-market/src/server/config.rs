@@ -47,6 +47,9 @@ pub struct ServerConfig {
     pub validation_claim_s: u64,
     /// How often leases and deadlines are checked.
     pub reaper_interval_ms: u64,
+    /// Submissions validated at once (each runs tract on one core); the machine's core count
+    /// when 0.
+    pub validators: usize,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             validation_max_memory_mib: ValidationLimits::default().max_activation_bytes >> 20,
             validation_claim_s: 30,
             reaper_interval_ms: 1000,
+            validators: 0,
         }
     }
 }

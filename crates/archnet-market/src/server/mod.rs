@@ -104,7 +104,13 @@ pub async fn serve(
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let reaper = tokio::spawn(reaper_loop(state.clone(), stop_rx.clone()));
-    let validator = tokio::spawn(validator::run(state.clone(), stop_rx));
+    let validators = match state.config.validators {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let validators: Vec<_> = (0..validators)
+        .map(|_| tokio::spawn(validator::run(state.clone(), stop_rx.clone())))
+        .collect();
     let app = router(state);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -112,7 +118,9 @@ pub async fn serve(
         .map_err(|e| MarketError::Internal(format!("server: {e}")));
     let _ = stop_tx.send(true);
     let _ = reaper.await;
-    let _ = validator.await;
+    for v in validators {
+        let _ = v.await;
+    }
     served
 }
 

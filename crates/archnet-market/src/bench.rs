@@ -1,0 +1,356 @@
+//! `archnet bench market`: one server on loopback driven by many simulated compute nodes that
+//! lease tiny tasks, send heartbeats, list the training files and hand in a model, as fast as
+//! the server lets them. Reports leases per second and latency percentiles per request, and
+//! audits the outcome: no task leased twice at once, none lost, one payment per completed task,
+//! a balanced ledger. Bounded in nodes, tasks and time; traffic stays on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::client::Client;
+use crate::db::Db;
+use crate::error::{MarketError, Result};
+use crate::publisher::{self, PublishOptions};
+use crate::server::{self, AppState, ServerConfig};
+use crate::testkit;
+use crate::types::*;
+
+/// The load to generate.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub nodes: usize,
+    pub tasks: usize,
+    pub heartbeats: usize,
+    pub max_duration: Duration,
+}
+
+/// Latency percentiles of one kind of request, milliseconds.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// What one run measured and found.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub backend: String,
+    pub nodes: usize,
+    pub tasks: usize,
+    pub seconds: f64,
+    pub leases: usize,
+    /// From the start to the last lease granted.
+    pub leasing_seconds: f64,
+    /// Leases granted per second while leasing went on.
+    pub leases_per_second: f64,
+    pub completed: usize,
+    pub payments: usize,
+    pub errors: usize,
+    pub latency: BTreeMap<&'static str, Latency>,
+    /// Every broken invariant; empty when the run is sound.
+    pub problems: Vec<String>,
+}
+
+type Samples = Arc<Mutex<BTreeMap<&'static str, Vec<f64>>>>;
+
+async fn timed<T>(
+    samples: &Samples,
+    what: &'static str,
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    let started = Instant::now();
+    let out = f.await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    samples.lock().await.entry(what).or_default().push(ms);
+    out
+}
+
+/// Runs the load against a fresh server on `database` (`None`: SQLite in a temporary folder;
+/// a PostgreSQL URL is used as given, so pass an empty database).
+pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<BenchReport> {
+    let dir = tempfile::tempdir().map_err(|e| MarketError::io(std::env::temp_dir(), e))?;
+    let config = ServerConfig {
+        data_dir: dir.path().join("server"),
+        database,
+        // The load test measures the server, not the per-token limit.
+        rate_per_second: 100_000,
+        rate_burst: 100_000,
+        lease_ttl_s: 30,
+        reaper_interval_ms: 200,
+        ..ServerConfig::default()
+    };
+    let state = AppState::open(config).await?;
+    let db = state.db.clone();
+    let backend = db.backend().as_str().to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| MarketError::Internal(format!("binding a loopback port: {e}")))?;
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map_err(|e| MarketError::Internal(e.to_string()))?
+    );
+    let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(state, listener, async {
+        let _ = stopped.await;
+    }));
+
+    let publisher_token = db
+        .create_account("bench-publisher", Role::Publisher, options.tasks as i64)
+        .await?
+        .token;
+    let publisher_client = Client::new(&url, &publisher_token)?;
+    let first = publish_first(&publisher_client, dir.path()).await?;
+    let train_files = db.task_files(&first.id, "train").await?;
+    let validation_files = db.task_files(&first.id, "validation").await?;
+    for i in 1..options.tasks {
+        let req = CreateTaskRequest {
+            name: format!("tiny-{i}"),
+            fee: 1,
+            min_accuracy: 0.01,
+            max_attempts: Some(1),
+            deadline_s: None,
+            requirements: Requirements::default(),
+            train_files: train_files.clone(),
+            validation_files: validation_files.clone(),
+            t1_ms: 0,
+            upload_ms: 0,
+        };
+        let _: TaskInfo = publisher_client.post("/api/v1/tasks", &req).await?;
+    }
+
+    let model = dir.path().join("model.onnx");
+    let bytes = tokio::task::spawn_blocking(testkit::tiny_model)
+        .await
+        .map_err(|e| MarketError::Internal(e.to_string()))??;
+    std::fs::write(&model, bytes).map_err(|e| MarketError::io(&model, e))?;
+
+    let samples: Samples = Arc::default();
+    let leases = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let last_lease = Arc::new(Mutex::new(started));
+    let mut nodes = Vec::new();
+    for i in 0..options.nodes {
+        let token = db
+            .create_account(&format!("bench-node-{i}"), Role::Node, 0)
+            .await?
+            .token;
+        let mut client = Client::new(&url, &token)?;
+        client.retry_for = Duration::from_secs(10);
+        nodes.push(tokio::spawn(simulated_node(
+            client,
+            model.clone(),
+            options.heartbeats,
+            samples.clone(),
+            leases.clone(),
+            last_lease.clone(),
+            errors.clone(),
+            stop.clone(),
+        )));
+    }
+    // Wait until every task is decided, or the time is up.
+    let deadline = started + options.max_duration;
+    let mut decided = 0;
+    while Instant::now() < deadline {
+        decided = count_tasks(&db, &["completed", "failed"]).await?;
+        if decided == options.tasks {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    for n in nodes {
+        let _ = n.await;
+    }
+
+    let mut problems = db.overlapping_leases().await?;
+    problems.extend(db.audit_ledger().await?);
+    let all = db.tasks(None).await?;
+    if all.len() != options.tasks {
+        problems.push(format!(
+            "{} tasks published, {} in the database",
+            options.tasks,
+            all.len()
+        ));
+    }
+    if decided < options.tasks {
+        problems.push(format!(
+            "{} of {} tasks undecided after {seconds:.0} s",
+            options.tasks - decided,
+            options.tasks
+        ));
+    }
+    let completed = count_tasks(&db, &["completed"]).await?;
+    let payments = db
+        .ledger(None)
+        .await?
+        .iter()
+        .filter(|e| e.tx_id.starts_with("pay:") && e.amount > 0)
+        .count();
+    if payments != completed {
+        problems.push(format!(
+            "{completed} tasks completed but {payments} payments made"
+        ));
+    }
+    let _ = stop_server.send(());
+    let _ = server.await;
+    db.close().await;
+
+    let latency = samples
+        .lock()
+        .await
+        .iter_mut()
+        .map(|(k, v)| (*k, percentiles(v)))
+        .collect();
+    let leases = leases.load(Ordering::SeqCst);
+    let leasing_seconds = (*last_lease.lock().await - started).as_secs_f64();
+    Ok(BenchReport {
+        backend,
+        nodes: options.nodes,
+        tasks: options.tasks,
+        seconds,
+        leases,
+        leasing_seconds,
+        leases_per_second: leases as f64 / leasing_seconds.max(1e-9),
+        completed,
+        payments,
+        errors: errors.load(Ordering::SeqCst),
+        latency,
+        problems,
+    })
+}
+
+async fn publish_first(client: &Client, dir: &std::path::Path) -> Result<TaskInfo> {
+    let work = dir.join("publish");
+    testkit::tiny_dataset(&work, 64, 32)?;
+    let options = PublishOptions {
+        key: "none".into(),
+        data: "none".into(),
+        limit: None,
+        work_dir: work,
+        name: "tiny-0".into(),
+        fee: 1,
+        min_accuracy: 0.01,
+        deadline_s: None,
+        max_attempts: Some(1),
+        requirements: Requirements::default(),
+        storage: archnet_data::encrypted::Storage::F32,
+        split: None,
+    };
+    publisher::upload_and_open(client, &options, &mut |_| {}).await
+}
+
+async fn count_tasks(db: &Db, states: &[&str]) -> Result<usize> {
+    Ok(db
+        .tasks(None)
+        .await?
+        .iter()
+        .filter(|t| states.contains(&t.state.as_str()))
+        .count())
+}
+
+/// One simulated node: upload the model once, then lease, heartbeat, list files, submit, until
+/// told to stop.
+async fn simulated_node(
+    client: Client,
+    model: std::path::PathBuf,
+    heartbeats: usize,
+    samples: Samples,
+    leases: Arc<AtomicUsize>,
+    last_lease: Arc<Mutex<Instant>>,
+    errors: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    let caps = LeaseRequest {
+        capabilities: Capabilities {
+            cores: 1,
+            memory_mb: 1024,
+            backends: vec!["flex".into()],
+        },
+    };
+    let upload = match timed(
+        &samples,
+        "upload model",
+        client.upload_file(&model, "model.onnx", None, &mut |_| {}),
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!("bench node: upload: {e}");
+            errors.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+    };
+    while !stop.load(Ordering::SeqCst) {
+        let asked = Instant::now();
+        let grant: Result<Option<LeaseGrant>> = client.post_maybe("/api/v1/leases", &caps).await;
+        let ms = asked.elapsed().as_secs_f64() * 1000.0;
+        let kind = if matches!(grant, Ok(Some(_))) {
+            "lease"
+        } else {
+            "lease (none)"
+        };
+        samples.lock().await.entry(kind).or_default().push(ms);
+        let grant = match grant {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                // An idle node polls about once a second, as `archnet node` does.
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("bench node: lease: {e}");
+                errors.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+        };
+        leases.fetch_add(1, Ordering::SeqCst);
+        *last_lease.lock().await = Instant::now();
+        let lease = grant.lease_id;
+        let outcome: Result<()> = async {
+            for _ in 0..heartbeats {
+                let path = format!("/api/v1/leases/{lease}/heartbeat");
+                let _: HeartbeatResponse =
+                    timed(&samples, "heartbeat", client.post(&path, &())).await?;
+            }
+            let path = format!("/api/v1/leases/{lease}/files");
+            let _: DatasetListing = timed(&samples, "list files", client.get(&path)).await?;
+            let req = SubmitRequest {
+                upload_id: upload.id.clone(),
+                download_ms: 0,
+                train_ms: 0,
+                upload_ms: 0,
+            };
+            let path = format!("/api/v1/leases/{lease}/submission");
+            let _: SubmissionInfo = timed(&samples, "submit", client.post(&path, &req)).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            tracing::warn!("bench node: lease {lease}: {e}");
+            errors.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn percentiles(v: &mut [f64]) -> Latency {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+    Latency {
+        count: v.len(),
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: *v.last().unwrap_or(&0.0),
+    }
+}
