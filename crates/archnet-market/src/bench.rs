@@ -132,12 +132,21 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
         .map_err(|e| MarketError::Internal(e.to_string()))??;
     std::fs::write(&model, bytes).map_err(|e| MarketError::io(&model, e))?;
 
-    let samples: Samples = Arc::default();
-    let leases = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let last_lease = Arc::new(Mutex::new(started));
+    let shared = Shared {
+        samples: Arc::default(),
+        leases: Arc::new(AtomicUsize::new(0)),
+        last_lease: Arc::new(Mutex::new(started)),
+        errors: Arc::new(AtomicUsize::new(0)),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let Shared {
+        samples,
+        leases,
+        last_lease,
+        errors,
+        stop,
+    } = shared.clone();
     let mut nodes = Vec::new();
     for i in 0..options.nodes {
         let token = db
@@ -150,11 +159,7 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             client,
             model.clone(),
             options.heartbeats,
-            samples.clone(),
-            leases.clone(),
-            last_lease.clone(),
-            errors.clone(),
-            stop.clone(),
+            shared.clone(),
         )));
     }
     // Wait until every task is decided, or the time is up.
@@ -261,16 +266,29 @@ async fn count_tasks(db: &Db, states: &[&str]) -> Result<usize> {
 
 /// One simulated node: upload the model once, then lease, heartbeat, list files, submit, until
 /// told to stop.
-async fn simulated_node(
-    client: Client,
-    model: std::path::PathBuf,
-    heartbeats: usize,
+/// What the simulated nodes share: latency samples, counters and the stop flag.
+#[derive(Clone)]
+struct Shared {
     samples: Samples,
     leases: Arc<AtomicUsize>,
     last_lease: Arc<Mutex<Instant>>,
     errors: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+}
+
+async fn simulated_node(
+    client: Client,
+    model: std::path::PathBuf,
+    heartbeats: usize,
+    shared: Shared,
 ) {
+    let Shared {
+        samples,
+        leases,
+        last_lease,
+        errors,
+        stop,
+    } = shared;
     let caps = LeaseRequest {
         capabilities: Capabilities {
             cores: 1,
