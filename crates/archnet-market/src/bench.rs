@@ -140,13 +140,6 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
         errors: Arc::new(AtomicUsize::new(0)),
         stop: Arc::new(AtomicBool::new(false)),
     };
-    let Shared {
-        samples,
-        leases,
-        last_lease,
-        errors,
-        stop,
-    } = shared.clone();
     let mut nodes = Vec::new();
     for i in 0..options.nodes {
         let token = db
@@ -173,7 +166,7 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::SeqCst);
+    shared.stop.store(true, Ordering::SeqCst);
     for n in nodes {
         let _ = n.await;
     }
@@ -211,14 +204,15 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
     let _ = server.await;
     db.close().await;
 
-    let latency = samples
+    let latency = shared
+        .samples
         .lock()
         .await
         .iter_mut()
         .map(|(k, v)| (*k, percentiles(v)))
         .collect();
-    let leases = leases.load(Ordering::SeqCst);
-    let leasing_seconds = (*last_lease.lock().await - started).as_secs_f64();
+    let leases = shared.leases.load(Ordering::SeqCst);
+    let leasing_seconds = (*shared.last_lease.lock().await - started).as_secs_f64();
     Ok(BenchReport {
         backend,
         nodes: options.nodes,
@@ -229,7 +223,7 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
         leases_per_second: leases as f64 / leasing_seconds.max(1e-9),
         completed,
         payments,
-        errors: errors.load(Ordering::SeqCst),
+        errors: shared.errors.load(Ordering::SeqCst),
         latency,
         problems,
     })

@@ -61,55 +61,23 @@ pub fn seconds(ms: Option<f64>) -> String {
 
 /// The breakdown as printed by `archnet status` and the quickstart.
 pub fn describe(t: &Timing) -> String {
-    let s = |v: Option<i64>| seconds(v.map(|x| x as f64));
-    let mut out = String::new();
-    out.push_str(&format!(
-        "  t1  key training + encryption (publisher) {:>10}\n",
-        s(t.t1_ms)
-    ));
-    out.push_str(&format!(
-        "  t2  publisher → server                    {:>10}\n",
-        s(t.publisher_to_server_ms)
-    ));
-    out.push_str(&format!(
-        "      server → node                         {:>10}\n",
-        s(t.server_to_node_ms)
-    ));
-    out.push_str(&format!(
-        "      node → server                         {:>10}\n",
-        s(t.node_to_server_ms)
-    ));
-    out.push_str(&format!(
-        "      server → publisher                    {:>10}\n",
-        s(t.server_to_publisher_ms)
-    ));
-    out.push_str(&format!(
-        "      equivalent delay t2 (mean of legs)    {:>10}\n",
-        seconds(t.t2_ms)
-    ));
-    out.push_str(&format!(
-        "  t3  training on the node                  {:>10}\n",
-        s(t.t3_ms)
-    ));
-    out.push_str(&format!(
-        "  t4  waiting in the server's queue         {:>10}\n",
-        s(Some(t.t4_ms))
-    ));
-    out.push_str(&format!(
-        "      validation (outside the formula)      {:>10}\n",
-        s(t.validation_ms)
-    ));
-    out.push_str(&format!(
-        "      lost to leases without a model        {:>10}\n",
-        s(Some(t.lost_ms))
-    ));
-    out.push_str(&format!(
-        "  t0 = t1 + 4·t2 + t3 + t4                  {:>10}\n",
-        seconds(t.t0_ms)
-    ));
-    out.push_str(&format!(
-        "  measured end to end                       {:>10}",
-        s(t.end_to_end_ms)
-    ));
-    out
+    let ms = |v: Option<i64>| v.map(|x| x as f64);
+    let rows: [(&str, Option<f64>); 12] = [
+        ("t1  key training + encryption (publisher)", ms(t.t1_ms)),
+        ("t2  publisher → server", ms(t.publisher_to_server_ms)),
+        ("    server → node", ms(t.server_to_node_ms)),
+        ("    node → server", ms(t.node_to_server_ms)),
+        ("    server → publisher", ms(t.server_to_publisher_ms)),
+        ("    equivalent delay t2 (mean of legs)", t.t2_ms),
+        ("t3  training on the node", ms(t.t3_ms)),
+        ("t4  waiting in the server's queue", ms(Some(t.t4_ms))),
+        ("    validation (outside the formula)", ms(t.validation_ms)),
+        ("    lost to leases without a model", ms(Some(t.lost_ms))),
+        ("t0 = t1 + 4·t2 + t3 + t4", t.t0_ms),
+        ("measured end to end", ms(t.end_to_end_ms)),
+    ];
+    rows.iter()
+        .map(|(label, value)| format!("  {label:<42}{:>10}", seconds(*value)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -573,3 +573,163 @@ fn the_committed_openapi_document_is_current() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_go_only_to_nodes_that_meet_their_requirements() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 100).await;
+    let small = h.account("small", Role::Node, 0).await;
+    let big = h.account("big", Role::Node, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    testkit::tiny_dataset(dir.path(), 40, 20).unwrap();
+    let options = publisher::PublishOptions {
+        key: "unused".into(),
+        data: "unused".into(),
+        limit: None,
+        work_dir: dir.path().to_path_buf(),
+        name: "needs a big machine".into(),
+        fee: 5,
+        min_accuracy: 0.5,
+        deadline_s: None,
+        max_attempts: None,
+        requirements: Requirements {
+            min_cores: 64,
+            min_memory_mb: 1 << 20,
+            backend: Some("cuda".into()),
+        },
+        storage: archnet_data::encrypted::Storage::F32,
+        split: None,
+    };
+    let task = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {})
+        .await
+        .unwrap();
+    let offer = |cores, memory_mb, backend: &str| LeaseRequest {
+        capabilities: Capabilities {
+            cores,
+            memory_mb,
+            backends: vec!["flex".into(), backend.into()],
+        },
+    };
+    for (cores, memory, backend) in [
+        (2, 1 << 21, "cuda"),
+        (64, 1024, "cuda"),
+        (64, 1 << 21, "wgpu"),
+    ] {
+        let got = h
+            .client(&small)
+            .post_maybe::<_, LeaseGrant>("/api/v1/leases", &offer(cores, memory, backend))
+            .await
+            .unwrap();
+        assert!(
+            got.is_none(),
+            "{cores} cores, {memory} MiB, {backend} must not get the task"
+        );
+    }
+    let got: Option<LeaseGrant> = h
+        .client(&big)
+        .post_maybe("/api/v1/leases", &offer(64, 1 << 21, "cuda"))
+        .await
+        .unwrap();
+    assert_eq!(got.unwrap().task_id, task.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_runs_its_own_trainer_program_and_gets_paid() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 100).await;
+    let node = h.account("node", Role::Node, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let task = h
+        .publish(&publisher, &dir.path().join("pub"), 7, 0.01, 3)
+        .await;
+    // The node owner's secret training code: here a script that checks it got the encrypted
+    // training split and writes a model.
+    let model = dir.path().join("secret-model.onnx");
+    std::fs::write(&model, testkit::tiny_model().unwrap()).unwrap();
+    let script = dir.path().join("train.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\ngrep -q '\"train\"' \"$1/manifest.json\"\n! grep -q '\"validation\"' \"$1/manifest.json\"\ncp {} \"$2\"\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let options = archnet_market::node::NodeOptions {
+        work_dir: dir.path().join("node"),
+        capabilities: archnet_market::node::detect_capabilities(),
+        trainer: archnet_market::node::Trainer::External(format!("sh {}", script.display())),
+        once: true,
+        poll: Duration::from_millis(100),
+        max_idle: Some(Duration::from_secs(30)),
+    };
+    let outcomes = archnet_market::node::run(&h.client(&node), &options)
+        .await
+        .unwrap();
+    let submission = outcomes[0].submission.clone().expect("handed in");
+    assert_eq!(submission.state, "accepted", "{submission:?}");
+    let t: TaskInfo = h
+        .client(&publisher)
+        .get(&format!("/api/v1/tasks/{}", task.id))
+        .await
+        .unwrap();
+    assert_eq!(t.state, "completed");
+    let paid: Balance = h.client(&node).get("/api/v1/balance").await.unwrap();
+    assert_eq!(paid.balance, 7);
+    // A trainer that fails is reported, not hidden.
+    h.publish(&publisher, &dir.path().join("pub2"), 7, 0.01, 3)
+        .await;
+    let failing = archnet_market::node::NodeOptions {
+        trainer: archnet_market::node::Trainer::External("false".into()),
+        ..options
+    };
+    let err = archnet_market::node::run(&h.client(&node), &failing)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exited with"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_resumes_with_the_chunks_already_sent() {
+    let h = start(|c| {
+        c.chunk_bytes = 1 << 16;
+    })
+    .await;
+    let node = h.account("node", Role::Node, 0).await;
+    let c = h.client(&node);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.onnx");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let req = CreateUploadRequest {
+        name: "model.onnx".into(),
+        size: data.len() as u64,
+        sha256: hex::encode(Sha256::digest(&data)),
+        chunk_size: None,
+    };
+    let upload: UploadStatus = c.post("/api/v1/uploads", &req).await.unwrap();
+    assert_eq!(upload.chunks, 4);
+    // The first try sent one chunk and died.
+    let first = &data[..1 << 16];
+    let resp = h
+        .http
+        .put(format!("{}/api/v1/uploads/{}/chunks/0", h.url, upload.id))
+        .bearer_auth(&node)
+        .header(CHUNK_SHA256_HEADER, hex::encode(Sha256::digest(first)))
+        .body(first.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let mut sent = 0;
+    let done = c
+        .upload_file(&file, "model.onnx", Some(&upload.id), &mut |n| sent += n)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.id.as_str(), done.state.as_str()),
+        (upload.id.as_str(), "complete")
+    );
+    assert_eq!(done.received, vec![0, 1, 2, 3]);
+    assert_eq!(sent, data.len() as u64);
+}
