@@ -75,6 +75,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Attacks on a key: how much of the images leaks from ciphertexts.
+    #[command(subcommand)]
+    Attack(AttackCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -382,4 +385,32 @@ pub struct VisualizeArgs {
     /// Number of images (columns).
     #[arg(long, default_value_t = 8)]
     pub count: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttackCommand {
+    /// Known plaintext: fit an inverse of E1 on N (image, ciphertext) pairs and apply it to other
+    /// images' ciphertexts; PSNR and SSIM of what it recovers (a linear ridge map for now).
+    KnownPlaintext(KnownPlaintextArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KnownPlaintextArgs {
+    /// The key under attack (used only to make the pairs and the victims' ciphertexts).
+    #[arg(long)]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Known (image, ciphertext) pairs: the first N images.
+    #[arg(long, default_value_t = 100)]
+    pub pairs: usize,
+    /// Victim images (the next ones) whose ciphertexts are attacked.
+    #[arg(long, default_value_t = 200)]
+    pub victims: usize,
+    /// Ridge strength, relative to the mean squared norm of a ciphertext.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lambda: f64,
+    /// Write victims and reconstructions side by side to this PNG.
+    #[arg(long)]
+    pub picture: Option<PathBuf>,
 }

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod arch;
+pub mod attack;
 pub mod base;
 pub mod classify;
 pub mod dp;

@@ -1,5 +1,6 @@
 //! One function per subcommand, over library types.
 
+mod attack;
 mod bench;
 mod classify;
 mod crypt;
@@ -12,7 +13,8 @@ mod quickstart;
 mod visualize;
 
 use crate::cli::{
-    AdminCommand, BenchCommand, Cli, Command, DataCommand, ExperimentCommand, KeyCommand,
+    AdminCommand, AttackCommand, BenchCommand, Cli, Command, DataCommand, ExperimentCommand,
+    KeyCommand,
 };
 
 /// Runs the parsed command line.
@@ -41,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Balance(args) => market::balance(&args),
         Command::Ledger(args) => market::ledger(&args),
         Command::Bench(BenchCommand::Market(args)) => bench::market(&args),
+        Command::Attack(AttackCommand::KnownPlaintext(args)) => attack::known_plaintext(&args),
     }
 }
 
