@@ -6,7 +6,6 @@ use std::time::Instant;
 use anyhow::Context;
 use archnet_figures::{Row, Tile, image_grid};
 use archnet_model::attack::{RidgeInverse, encrypt_images, reconstruction_quality};
-use archnet_model::{KeyFile, device};
 
 use crate::cli::KnownPlaintextArgs;
 
@@ -14,16 +13,7 @@ use crate::cli::KnownPlaintextArgs;
 const SHOWN: usize = 8;
 
 pub fn known_plaintext(args: &KnownPlaintextArgs) -> anyhow::Result<()> {
-    let (key, meta) = KeyFile::load(&args.key, &device())?;
-    let data = super::data::load(&args.data)?;
-    if data.shape != meta.architecture.plain_shape {
-        anyhow::bail!(
-            "{}: the key takes {:?} images, the data has {:?}",
-            args.data.data.display(),
-            meta.architecture.plain_shape,
-            data.shape
-        );
-    }
+    let (key, meta, data) = super::key_and_images(&args.key, &args.data)?;
     if args.pairs + args.victims > data.len() {
         anyhow::bail!(
             "{} pairs + {} victim images need {} images; the data has {}",

@@ -47,6 +47,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Loads a key and the plain images it is to encrypt, refusing images of another shape.
+pub(crate) fn key_and_images(
+    key: &std::path::Path,
+    data: &crate::cli::DataArgs,
+) -> anyhow::Result<(
+    archnet_model::ArchNetKey,
+    archnet_model::KeyMetadata,
+    archnet_data::ImageDataset,
+)> {
+    let (key, meta) = archnet_model::KeyFile::load(key, &archnet_model::device())?;
+    let images = data::load(data)?;
+    if images.shape != meta.architecture.plain_shape {
+        anyhow::bail!(
+            "{}: the key takes {:?} images, the data has {:?}",
+            data.data.display(),
+            meta.architecture.plain_shape,
+            images.shape
+        );
+    }
+    Ok((key, meta, images))
+}
+
 /// Formats a byte count for people.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use archnet_model::device;
 use archnet_model::trained::TrainedModel;
-use archnet_model::{KeyFile, device};
 use archnet_onnx::export::metadata;
 use archnet_onnx::runner::argmax;
 use archnet_onnx::{
@@ -112,16 +112,7 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<()> {
 /// `archnet predict`
 pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let (policy, limits) = policy_and_limits(&args.limits);
-    let (key, meta) = KeyFile::load(&args.key, &device())?;
-    let data = super::data::load(&args.data)?;
-    if data.shape != meta.architecture.plain_shape {
-        anyhow::bail!(
-            "{}: the key takes {:?} images, the data has {:?}",
-            args.data.data.display(),
-            meta.architecture.plain_shape,
-            data.shape
-        );
-    }
+    let (key, meta, data) = super::key_and_images(&args.key, &args.data)?;
     let bytes = read_model(&args.onnx, &policy)?;
     let (proto, summary) =
         inspect(&bytes, &policy).with_context(|| format!("{}", args.onnx.display()))?;
