@@ -172,7 +172,10 @@ pub struct CreateTaskRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeaseInfo {
     pub id: String,
+    /// The node's account id.
     pub node: String,
+    /// The node's account name.
+    pub node_name: String,
     pub state: String,
     pub created_ms: i64,
     pub expires_ms: i64,

@@ -272,7 +272,7 @@ pub fn print_task(t: &TaskInfo) {
         println!(
             "  lease {} to node {}: {} ({:.1} s)",
             l.id,
-            l.node,
+            l.node_name,
             l.state,
             (end - l.created_ms) as f64 / 1000.0
         );
@@ -283,10 +283,12 @@ pub fn print_task(t: &TaskInfo) {
             (None, Some(r)) => format!("refused: {}", r["refused"].as_str().unwrap_or("?")),
             _ => "waiting for validation".into(),
         };
-        println!(
-            "  submission {} from {}: {} ({detail})",
-            s.id, s.node, s.state
-        );
+        let node = t
+            .leases
+            .iter()
+            .find(|l| l.id == s.lease_id)
+            .map_or(s.node.as_str(), |l| l.node_name.as_str());
+        println!("  submission {} from {node}: {} ({detail})", s.id, s.state);
     }
     println!("time budget (§4.7):");
     println!("{}", timing::describe(&t.timing));

@@ -75,15 +75,17 @@ pub struct LeaseRow {
     pub ended_ms: Option<i64>,
 }
 
-impl From<LeaseRow> for LeaseInfo {
-    fn from(l: LeaseRow) -> Self {
+impl LeaseRow {
+    /// The lease as its task's owner sees it, with the node's account name.
+    pub fn info(self, node_name: String) -> LeaseInfo {
         LeaseInfo {
-            id: l.id,
-            node: l.node,
-            state: l.state,
-            created_ms: l.created_ms,
-            expires_ms: l.expires_ms,
-            ended_ms: l.ended_ms,
+            id: self.id,
+            node: self.node,
+            node_name,
+            state: self.state,
+            created_ms: self.created_ms,
+            expires_ms: self.expires_ms,
+            ended_ms: self.ended_ms,
         }
     }
 }

@@ -171,6 +171,11 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
     let submissions = db.task_submissions(&task.id).await?;
     let accepted = submissions.iter().find(|s| s.state == "accepted");
     let timing = task_timing(task, accepted, &leases);
+    let mut lease_infos = Vec::with_capacity(leases.len());
+    for lease in leases {
+        let name = db.account_name(&lease.node).await?;
+        lease_infos.push(lease.info(name));
+    }
     Ok(TaskInfo {
         id: task.id.clone(),
         name: task.name.clone(),
@@ -191,7 +196,7 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
         delivered_ms: task.delivered_ms,
         failure: task.failure.clone(),
         accepted_submission: task.accepted_submission.clone(),
-        leases: leases.into_iter().map(Into::into).collect(),
+        leases: lease_infos,
         submissions: submissions.iter().map(|s| s.info()).collect(),
         timing,
     })
