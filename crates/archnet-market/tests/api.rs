@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use archnet_market::client::Client;
 use archnet_market::db::Db;
-use archnet_market::server::{self, AppState, CHUNK_SHA256_HEADER, ServerConfig};
+use archnet_market::server::{self, AppState, CHUNK_SHA256_HEADER, LocalServer, ServerConfig};
 use archnet_market::types::*;
 use archnet_market::{publisher, testkit};
 use reqwest::StatusCode;
@@ -17,16 +17,9 @@ struct Harness {
     url: String,
     db: Db,
     http: reqwest::Client,
+    /// Dropping the harness stops the server.
+    _server: LocalServer,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
@@ -39,18 +32,13 @@ async fn start(tweak: impl FnOnce(&mut ServerConfig)) -> Harness {
     tweak(&mut config);
     let state = AppState::open(config).await.unwrap();
     let db = state.db.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server::serve(state, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = LocalServer::start(state).await.unwrap();
     Harness {
-        url,
+        url: server.url.clone(),
         db,
         http: reqwest::Client::new(),
+        _server: server,
         _dir: dir,
-        stop: Some(stop),
     }
 }
 

@@ -16,7 +16,7 @@ use archnet_model::train::{Loss, Recipe};
 
 use archnet_market::client::Client;
 use archnet_market::node::{self, NodeOptions, Trainer};
-use archnet_market::server::{self, AppState, ServerConfig};
+use archnet_market::server::{AppState, LocalServer, ServerConfig};
 use archnet_market::types::{Balance, LedgerEntry, Role, TaskInfo};
 
 use crate::cli::{
@@ -134,17 +134,12 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         reaper_interval_ms: 250,
         ..ServerConfig::default()
     };
-    let (url, db, stop_server, server) = runtime.block_on(async {
+    let (db, server) = runtime.block_on(async {
         let state = AppState::open(config).await?;
         let db = state.db.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(server::serve(state, listener, async {
-            let _ = stopped.await;
-        }));
-        anyhow::Ok((url, db, stop, server))
+        anyhow::Ok((db, LocalServer::start(state).await?))
     })?;
+    let url = server.url.clone();
     let tokens = runtime.block_on(async {
         let mut tokens = Vec::new();
         for (name, role, credit) in [
@@ -320,8 +315,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     for (name, balance) in &balances {
         println!("balance of {name}: {balance} credits");
     }
-    let _ = stop_server.send(());
-    runtime.block_on(server)??;
+    runtime.block_on(server.stop())?;
 
     step(10, "summary");
     if let Some(r) = &meta.reconstruction {

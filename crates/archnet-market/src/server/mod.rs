@@ -124,6 +124,45 @@ pub async fn serve(
     served
 }
 
+/// A server running inside this process on a free loopback port: what the tests, the load test
+/// and the quickstart start. Dropping it stops the server too.
+pub struct LocalServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl LocalServer {
+    /// Serves `state` on 127.0.0.1 at a port the system picks.
+    pub async fn start(state: AppState) -> Result<LocalServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| MarketError::Internal(format!("binding a loopback port: {e}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| MarketError::Internal(e.to_string()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // A dropped sender ends the wait as a sent one does.
+        let handle = tokio::spawn(serve(state, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(LocalServer {
+            url: format!("http://{address}"),
+            stop,
+            handle,
+        })
+    }
+
+    /// Stops taking requests and waits for the server and its background loops to finish.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.handle
+            .await
+            .map_err(|e| MarketError::Internal(format!("server task: {e}")))?
+    }
+}
+
 /// Expires leases and fails overdue tasks, every `reaper_interval_ms`.
 async fn reaper_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = Duration::from_millis(state.config.reaper_interval_ms.max(10));
