@@ -113,7 +113,6 @@ impl Client {
         Ok(())
     }
 
-    /// Raw bytes of a GET.
     /// Raw bytes of a GET, checked against the `x-archnet-sha256` header when the server sends
     /// one.
     pub async fn get_bytes(&self, path: &str) -> Result<bytes::Bytes> {
@@ -247,7 +246,8 @@ impl Client {
         tokio::fs::create_dir_all(&partial)
             .await
             .map_err(|e| MarketError::io(&partial, e))?;
-        let mut whole = Sha256::new();
+        // The chunks are kept in order as they are checked, so the file is written once.
+        let mut whole = Vec::with_capacity(listing.size as usize);
         let mut parts = Vec::new();
         for chunk in &listing.chunks {
             let part = partial.join(format!("{}.{}", listing.name, chunk.index));
@@ -272,26 +272,18 @@ impl Client {
                     b.to_vec()
                 }
             };
-            whole.update(&bytes);
             on_bytes(bytes.len() as u64);
+            whole.extend_from_slice(&bytes);
             parts.push(part);
         }
-        if hex::encode(whole.finalize()) != listing.sha256 {
+        if hex::encode(Sha256::digest(&whole)) != listing.sha256 {
             return Err(MarketError::Conflict(format!(
                 "{}: the assembled file does not match its sha256",
                 listing.name
             )));
         }
         let tmp = partial.join(format!("{}.assembled", listing.name));
-        let mut out = Vec::with_capacity(listing.size as usize);
-        for part in &parts {
-            out.extend(
-                tokio::fs::read(part)
-                    .await
-                    .map_err(|e| MarketError::io(part, e))?,
-            );
-        }
-        tokio::fs::write(&tmp, &out)
+        tokio::fs::write(&tmp, &whole)
             .await
             .map_err(|e| MarketError::io(&tmp, e))?;
         tokio::fs::rename(&tmp, &target)

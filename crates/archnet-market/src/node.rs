@@ -225,11 +225,9 @@ async fn train_and_submit(
     let path = format!("/api/v1/leases/{}/submission", grant.lease_id);
     let submitted: SubmissionInfo = match client.post(&path, &request).await {
         Ok(s) => s,
-        // A retry after a lost answer: the first try went through.
-        Err(MarketError::Remote { status: 409, .. })
-            if client.get::<SubmissionInfo>(&path).await.is_ok() =>
-        {
-            client.get(&path).await?
+        // A retry after a lost answer: the first try went through, and the lease holds it.
+        Err(e @ MarketError::Remote { status: 409, .. }) => {
+            client.get(&path).await.map_err(|_| e)?
         }
         Err(e) => return Err(e),
     };

@@ -212,8 +212,9 @@ pub async fn upload_and_open(
 }
 
 /// Downloads the accepted model of `task_id` to `out`, checks its sha256, and reports the
-/// download time to the server (the server → publisher leg). Returns the bytes written.
-pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<u64> {
+/// download time to the server (the server → publisher leg). Returns the bytes written and the
+/// completed task (with its validation report) as it stood before the download.
+pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<(u64, TaskInfo)> {
     let task: TaskInfo = client.get(&format!("/api/v1/tasks/{task_id}")).await?;
     if task.state != "completed" {
         return Err(MarketError::Conflict(format!(
@@ -234,5 +235,5 @@ pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<u
             &DeliveryReport { download_ms },
         )
         .await?;
-    Ok(bytes.len() as u64)
+    Ok((bytes.len() as u64, task))
 }

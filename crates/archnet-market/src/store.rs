@@ -75,6 +75,15 @@ impl BlobStore {
         Ok(())
     }
 
+    /// A whole (small) upload of `chunks` chunks, in memory.
+    pub async fn read_all(&self, upload_id: &str, chunks: u64) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        for i in 0..chunks {
+            bytes.extend_from_slice(&self.get_chunk(upload_id, i).await?);
+        }
+        Ok(bytes)
+    }
+
     pub async fn get_chunk(&self, upload_id: &str, index: u64) -> Result<Bytes> {
         Ok(self
             .inner

@@ -305,11 +305,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
 /// `archnet fetch-model TASK --out FILE`
 pub fn fetch_model(args: &FetchModelArgs) -> anyhow::Result<()> {
     let client = client(&args.connect)?;
-    let (bytes, task) = block_on(async {
-        let bytes = publisher::fetch_model(&client, &args.task, &args.out).await?;
-        let task: TaskInfo = client.get(&format!("/api/v1/tasks/{}", args.task)).await?;
-        anyhow::Ok((bytes, task))
-    })??;
+    let (bytes, task) = block_on(publisher::fetch_model(&client, &args.task, &args.out))??;
     println!(
         "wrote {} ({}): the model the server accepted",
         args.out.display(),

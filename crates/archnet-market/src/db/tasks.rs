@@ -363,7 +363,8 @@ impl Db {
         caps: &Capabilities,
         ttl_ms: i64,
     ) -> Result<Option<(LeaseRow, TaskRow)>> {
-        self.expire_leases().await?;
+        // Expired leases are put back in the queue by the server's reaper, not here: this runs
+        // for every node's poll.
         let candidates: Vec<TaskRow> = sqlx::query_as(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'open' ORDER BY created_ms LIMIT 64"
         ))
@@ -405,7 +406,16 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            let lease = self.lease(&lease_id).await?;
+            let lease = LeaseRow {
+                id: lease_id,
+                task_id: task.id.clone(),
+                node: node.to_string(),
+                state: "active".into(),
+                created_ms: now,
+                expires_ms: now + ttl_ms,
+                ended_ms: None,
+            };
+            // Re-read: the UPDATE changed the task's state and queue time.
             let task = self.task(&task.id).await?;
             return Ok(Some((lease, task)));
         }

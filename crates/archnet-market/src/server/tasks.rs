@@ -1,5 +1,7 @@
 //! Tasks: publishing, status, and delivery of the accepted model to its publisher.
 
+use std::collections::BTreeMap;
+
 use archnet_data::encrypted::{MANIFEST_FILE, Manifest};
 use axum::Json;
 use axum::body::Body;
@@ -12,7 +14,6 @@ use super::AppState;
 use super::auth::Caller;
 use crate::db::{Account, Db, NewTask, TaskRow, UploadRow, now_ms};
 use crate::error::{ErrorBody, MarketError, Result};
-use crate::store::BlobStore;
 use crate::timing::task_timing;
 use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
 
@@ -20,15 +21,6 @@ use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
 const MAX_FILES: usize = 10_000;
 /// Largest manifest read.
 const MAX_MANIFEST_BYTES: i64 = 4 << 20;
-
-/// Reads a whole (small) completed upload.
-pub(crate) async fn read_upload(store: &BlobStore, upload: &UploadRow) -> Result<Vec<u8>> {
-    let mut bytes = Vec::with_capacity(upload.size as usize);
-    for i in 0..upload.chunk_count() {
-        bytes.extend_from_slice(&store.get_chunk(&upload.id, i).await?);
-    }
-    Ok(bytes)
-}
 
 /// Checks one split's files: completed uploads of the caller, plain names, a manifest naming
 /// exactly `split` whose shards are the other files with matching sizes and checksums.
@@ -42,7 +34,8 @@ async fn check_split(
     if files.is_empty() || files.len() > MAX_FILES {
         return Err(bad(format!("expected 1 to {MAX_FILES} files")));
     }
-    let mut uploads = Vec::new();
+    // By name: the manifest and every shard are looked up in it.
+    let mut uploads: BTreeMap<&str, UploadRow> = BTreeMap::new();
     for f in files {
         super::check_file_name(&f.name)?;
         let upload = state.db.owned_upload(&f.upload_id, owner).await?;
@@ -52,26 +45,25 @@ async fn check_split(
                 f.upload_id, f.name
             )));
         }
-        if uploads
-            .iter()
-            .any(|(n, _): &(String, UploadRow)| n == &f.name)
-        {
+        if uploads.insert(&f.name, upload).is_some() {
             return Err(bad(format!("{} is listed twice", f.name)));
         }
-        uploads.push((f.name.clone(), upload));
     }
-    let (_, manifest_upload) = uploads
-        .iter()
-        .find(|(n, _)| n == MANIFEST_FILE)
+    let manifest_upload = uploads
+        .get(MANIFEST_FILE)
         .ok_or_else(|| bad(format!("no {MANIFEST_FILE}")))?;
     if manifest_upload.size > MAX_MANIFEST_BYTES {
         return Err(bad(format!(
             "{MANIFEST_FILE} is over {MAX_MANIFEST_BYTES} bytes"
         )));
     }
-    let manifest: Manifest =
-        serde_json::from_slice(&read_upload(&state.store, manifest_upload).await?)
-            .map_err(|e| bad(format!("{MANIFEST_FILE}: {e}")))?;
+    let manifest: Manifest = serde_json::from_slice(
+        &state
+            .store
+            .read_all(&manifest_upload.id, manifest_upload.chunk_count())
+            .await?,
+    )
+    .map_err(|e| bad(format!("{MANIFEST_FILE}: {e}")))?;
     manifest
         .check(std::path::Path::new(MANIFEST_FILE))
         .map_err(|e| bad(e.to_string()))?;
@@ -90,9 +82,8 @@ async fn check_split(
         )));
     }
     for shard in shards {
-        let (_, upload) = uploads
-            .iter()
-            .find(|(n, _)| n == &shard.file)
+        let upload = uploads
+            .get(shard.file.as_str())
             .ok_or_else(|| bad(format!("shard {} is missing", shard.file)))?;
         if upload.size as u64 != shard.bytes || upload.sha256 != shard.sha256 {
             return Err(bad(format!(

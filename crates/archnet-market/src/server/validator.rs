@@ -12,7 +12,6 @@ use archnet_onnx::export::metadata;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::tasks::read_upload;
 use crate::db::{ClaimedSubmission, ValidationOutcome};
 use crate::error::{MarketError, Result};
 
@@ -57,7 +56,10 @@ async fn validate_claimed(
             started,
         )
     } else {
-        let bytes = read_upload(&state.store, &upload).await?;
+        let bytes = state
+            .store
+            .read_all(&upload.id, upload.chunk_count())
+            .await?;
         let shape = task.sample_shape()?;
         let classes = task.class_names()?.len();
         let key_id = task.key_id.clone();
@@ -177,7 +179,10 @@ async fn materialise_validation(state: &AppState, task_id: &str) -> Result<PathB
         {
             continue;
         }
-        let bytes = read_upload(&state.store, &upload).await?;
+        let bytes = state
+            .store
+            .read_all(&upload.id, upload.chunk_count())
+            .await?;
         let tmp = dir.join(format!(".{}.partial", f.name));
         tokio::fs::write(&tmp, &bytes)
             .await
