@@ -78,6 +78,9 @@ pub enum Command {
     /// Attacks on a key: how much of the images leaks from ciphertexts.
     #[command(subcommand)]
     Attack(AttackCommand),
+    /// The leakage audit `publish` runs: bounded attacks on a sample, judged against thresholds
+    /// (exits non-zero when they are exceeded).
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,28 +392,99 @@ pub struct VisualizeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AttackCommand {
-    /// Known plaintext: fit an inverse of E1 on N (image, ciphertext) pairs and apply it to other
-    /// images' ciphertexts; PSNR and SSIM of what it recovers (a linear ridge map for now).
+    /// Known plaintext: fit inverses of E1 (a ridge map and a network with D1's architecture) on
+    /// N (image, ciphertext) pairs and apply them to other images' ciphertexts.
     KnownPlaintext(KnownPlaintextArgs),
+    /// Ciphertext only: channel probes, a look-alike key's decoder, linkability.
+    CiphertextOnly(CiphertextOnlyArgs),
 }
 
+/// The victims and the judge every attack command shares.
 #[derive(Debug, clap::Args)]
-pub struct KnownPlaintextArgs {
+pub struct AttackTargetArgs {
     /// The key under attack (used only to make the pairs and the victims' ciphertexts).
     #[arg(long)]
     pub key: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Known (image, ciphertext) pairs: the first N images.
-    #[arg(long, default_value_t = 100)]
-    pub pairs: usize,
-    /// Victim images (the next ones) whose ciphertexts are attacked.
+    /// Victim images (the data's last ones) whose ciphertexts are attacked.
     #[arg(long, default_value_t = 200)]
     pub victims: usize,
+    /// A plain-image model folder (`archnet train` on plain data) that judges whether
+    /// reconstructions are recognisable [default: train a cnn on the non-victim images].
+    #[arg(long)]
+    pub judge: Option<PathBuf>,
+    /// Epochs of the judge trained when `--judge` is not given.
+    #[arg(long, default_value_t = 2)]
+    pub judge_epochs: usize,
+    /// Randomised encryption (a hardening under test): Gaussian noise of this standard deviation,
+    /// relative to the ciphertexts' own, added afresh to every ciphertext.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f32,
+    /// Write victims and reconstructions side by side to this PNG.
+    #[arg(long)]
+    pub picture: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KnownPlaintextArgs {
+    #[command(flatten)]
+    pub target: AttackTargetArgs,
+    /// Known (image, ciphertext) pairs, the data's first N images; a list runs each.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    pub pairs: Vec<usize>,
+    /// Inverters to fit: ridge, inverter (a network with D1's architecture), or both.
+    #[arg(long, value_delimiter = ',', default_value = "ridge,inverter")]
+    pub methods: Vec<String>,
     /// Ridge strength, relative to the mean squared norm of a ciphertext.
     #[arg(long, default_value_t = 1e-3)]
     pub lambda: f64,
-    /// Write victims and reconstructions side by side to this PNG.
+    /// Training steps of the inverter network (its compute budget, whatever N).
+    #[arg(long, default_value_t = 1500)]
+    pub inverter_steps: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CiphertextOnlyArgs {
+    #[command(flatten)]
+    pub target: AttackTargetArgs,
+    /// The attacker's own key of the same preset, trained on public data (`archnet key train`).
+    #[arg(long)]
+    pub lookalike: Option<PathBuf>,
+    /// Public images the attacker encrypts with the look-alike key to learn its channel
+    /// statistics (e.g. another dataset of the same shape).
+    #[arg(long, requires = "lookalike")]
+    pub public_data: Option<PathBuf>,
+    /// Which split of the public data.
+    #[arg(long, default_value = "train")]
+    pub public_split: Split,
+    /// How many public images.
+    #[arg(long, default_value_t = 2000)]
+    pub public_limit: usize,
+}
+
+/// How much leakage the publisher accepts (see `archnet audit`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeakageArgs {
+    /// Largest share of reconstructions a plain classifier may recognise, in percent or as a
+    /// fraction.
+    #[arg(long, default_value_t = 20.0)]
+    pub max_recognition: f64,
+    /// Largest PSNR gain of any reconstruction over guessing the mean image, in dB.
+    #[arg(long, default_value_t = 3.0)]
+    pub max_psnr_gain: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// The key to audit.
+    #[arg(long)]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub leakage: LeakageArgs,
+    /// Write victims and the attacks' reconstructions to this PNG.
     #[arg(long)]
     pub picture: Option<PathBuf>,
 }

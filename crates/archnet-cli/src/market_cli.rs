@@ -131,6 +131,12 @@ pub struct PublishArgs {
     pub min_memory_mb: u64,
     #[arg(long)]
     pub backend: Option<String>,
+    /// Thresholds of the leakage audit run before anything is uploaded.
+    #[command(flatten)]
+    pub leakage: crate::cli::LeakageArgs,
+    /// Publish even when the audit exceeds the thresholds (you have read what leaks).
+    #[arg(long)]
+    pub accept_leakage: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -13,3 +13,14 @@ pub fn samples_bar(total: u64, what: &str) -> ProgressBar {
     );
     bar
 }
+
+/// A spinner naming the stage a multi-step job is in.
+pub fn spinner(what: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{what} [{{elapsed_precise}}] {{spinner}} {{msg}}"))
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

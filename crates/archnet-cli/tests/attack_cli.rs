@@ -1,15 +1,43 @@
-//! `archnet attack known-plaintext` on a small `auto` key: the linear inverse from known pairs
-//! recovers the victims far better than guessing, and the numbers and picture come out.
+//! The attack suite and the leakage audit on small `auto` keys trained on the committed sample:
+//! known-plaintext inverters recover the victims far better than guessing and a judge recognises
+//! them; the ciphertext-only attacks run and report linkability; `archnet audit` fails when its
+//! thresholds are exceeded and passes when they are not.
 
 mod common;
 
-use common::{archnet_ok, sample, train_auto_key};
+use common::{archnet_err, archnet_ok, sample, train_auto_key};
+
+/// The numbers of the attack line that starts with `name` (after the name itself):
+/// PSNR, SSIM, recognised %, seconds.
+fn attack_numbers(out: &str, name: &str) -> Vec<f64> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with(name))
+        .unwrap_or_else(|| panic!("no `{name}` line in:\n{out}"));
+    line.trim_start()[name.len()..]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+/// The first number after `marker` on the line containing it.
+fn number_after(out: &str, marker: &str) -> f64 {
+    let at = out
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in:\n{out}"))
+        + marker.len();
+    out[at..]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find_map(|t| t.parse().ok())
+        .unwrap()
+}
 
 #[test]
-fn known_plaintext_ridge_attack_beats_guessing() {
+fn known_plaintext_inverters_recover_recognisable_images() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k.key");
-    train_auto_key(&sample(), &key, &["--epochs", "1", "--eval-limit", "50"]);
+    train_auto_key(&sample(), &key, &["--epochs", "2", "--eval-limit", "50"]);
     let picture = dir.path().join("attack.png");
     let out = archnet_ok(&[
         "attack",
@@ -19,22 +47,164 @@ fn known_plaintext_ridge_attack_beats_guessing() {
         "--data",
         sample().to_str().unwrap(),
         "--pairs",
-        "300",
+        "10,100",
         "--victims",
-        "50",
+        "100",
+        "--inverter-steps",
+        "300",
+        "--judge-epochs",
+        "8",
         "--picture",
         picture.to_str().unwrap(),
     ]);
-    // "  50 victim images: A dB PSNR, SSIM s (guessing the mean image: B dB, SSIM t)"
-    let line = out
-        .lines()
-        .find(|l| l.contains("victim images:"))
-        .expect(&out);
-    let numbers: Vec<f64> = line
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    let (attack_db, guess_db) = (numbers[1], numbers[3]);
-    assert!(attack_db > guess_db + 3.0, "{line}");
+    let guess_db = number_after(&out, "guessing the mean image: ");
+    let truth = number_after(&out, "the judge recognises ");
+    let ridge = attack_numbers(&out, "ridge map, 100 pairs");
+    let net = attack_numbers(&out, "inverter net, 100 pairs");
+    assert!(ridge[0] > guess_db + 3.0, "ridge: {out}");
+    assert!(net[0] > guess_db + 8.0, "inverter: {out}");
+    // The inverter's reconstructions are recognised about as often as the true images.
+    assert!(net[2] > 0.8 * truth, "inverter recognition: {out}");
+    assert!(
+        attack_numbers(&out, "inverter net, 10 pairs")[0] > guess_db + 3.0,
+        "{out}"
+    );
     assert!(picture.is_file());
+
+    // Randomised encryption (noise) is measured by the same command.
+    let noisy = archnet_ok(&[
+        "attack",
+        "known-plaintext",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        sample().to_str().unwrap(),
+        "--pairs",
+        "100",
+        "--methods",
+        "ridge",
+        "--victims",
+        "100",
+        "--judge-epochs",
+        "1",
+        "--noise",
+        "3",
+    ]);
+    assert!(noisy.contains("randomised encryption"), "{noisy}");
+    assert!(
+        attack_numbers(&noisy, "ridge map, 100 pairs")[0] < ridge[0],
+        "noise should cost the ridge attack some quality:\n{noisy}"
+    );
+
+    let err = archnet_err(&[
+        "attack",
+        "known-plaintext",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        sample().to_str().unwrap(),
+        "--pairs",
+        "5000",
+    ]);
+    assert!(err.contains("5000 pairs"), "{err}");
+}
+
+#[test]
+fn ciphertext_only_attacks_and_linkability_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("victim.key");
+    let lookalike = dir.path().join("attacker.key");
+    train_auto_key(&sample(), &key, &["--epochs", "1", "--eval-limit", "0"]);
+    train_auto_key(
+        &sample(),
+        &lookalike,
+        &[
+            "--epochs",
+            "1",
+            "--eval-limit",
+            "0",
+            "--seed",
+            "7",
+            "--limit",
+            "500",
+        ],
+    );
+    let out = archnet_ok(&[
+        "attack",
+        "ciphertext-only",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        sample().to_str().unwrap(),
+        "--victims",
+        "60",
+        "--judge-epochs",
+        "1",
+        "--lookalike",
+        lookalike.to_str().unwrap(),
+        "--public-data",
+        sample().to_str().unwrap(),
+        "--public-limit",
+        "300",
+    ]);
+    // E1 is deterministic: the same image encrypts to the same ciphertext.
+    assert_eq!(
+        number_after(&out, "encrypted twice with this key: "),
+        100.0,
+        "{out}"
+    );
+    assert!(
+        out.contains("under the attacked key and the look-alike key"),
+        "{out}"
+    );
+    for name in [
+        "probe (best of 8)",
+        "look-alike D1, as is",
+        "look-alike D1, cycle-aligned",
+    ] {
+        assert!(out.contains(name), "no `{name}` in:\n{out}");
+    }
+    let err = archnet_err(&[
+        "attack",
+        "ciphertext-only",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        sample().to_str().unwrap(),
+        "--lookalike",
+        key.to_str().unwrap(),
+        "--public-data",
+        sample().to_str().unwrap(),
+    ]);
+    assert!(err.contains("is the attacked key itself"), "{err}");
+}
+
+#[test]
+fn the_audit_fails_above_its_thresholds_and_passes_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    train_auto_key(&sample(), &key, &["--epochs", "1", "--eval-limit", "0"]);
+    let picture = dir.path().join("audit.png");
+    let data = sample();
+    let base = [
+        "audit",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--limit",
+        "400",
+    ];
+    let mut strict = base.to_vec();
+    strict.extend(["--picture", picture.to_str().unwrap()]);
+    let err = archnet_err(&strict);
+    assert!(err.contains("exceeds the thresholds"), "{err}");
+    let full = common::archnet(&strict);
+    let stderr = String::from_utf8_lossy(&full.stderr);
+    assert!(stderr.contains("inverter net, 100 pairs: "), "{stderr}");
+    assert!(picture.is_file());
+    let mut lenient = base.to_vec();
+    lenient.extend(["--max-recognition", "100", "--max-psnr-gain", "100"]);
+    let out = archnet_ok(&lenient);
+    assert!(out.contains("leakage audit of key"), "{out}");
 }

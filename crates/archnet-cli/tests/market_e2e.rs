@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{archnet_ok, sample, train_auto_key};
+use common::{archnet_err, archnet_ok, sample, train_auto_key};
 
 /// A free loopback port (the server is restarted on the same one).
 fn free_port() -> u16 {
@@ -237,23 +237,37 @@ fn scenario(database: Option<&str>) {
     let url = server.url();
 
     let work = d.join("publish");
-    let out = archnet_ok(&with_server(
-        &url,
-        &publisher,
-        &[
-            "publish",
-            "--key",
-            key.to_str().unwrap(),
-            "--data",
-            sample().to_str().unwrap(),
-            "--fee",
-            "10",
-            "--min-accuracy",
-            "30",
-            "--work-dir",
-            work.to_str().unwrap(),
-        ],
-    ));
+    let data = sample();
+    let publish = [
+        "publish",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--fee",
+        "10",
+        "--min-accuracy",
+        "30",
+        "--work-dir",
+        work.to_str().unwrap(),
+    ];
+    if database.is_none() {
+        // The leakage audit runs first; above the (default) thresholds nothing is uploaded.
+        let err = archnet_err(&with_server(&url, &publisher, &publish));
+        assert!(
+            err.contains("not published: the leakage audit exceeds"),
+            "{err}"
+        );
+        assert!(work.join("audit.png").is_file());
+        let tasks = archnet_ok(&with_server(&url, &publisher, &["tasks"]));
+        assert!(!tasks.contains("mnist-sample"), "{tasks}");
+        let out = archnet_ok(&with_server(&url, &publisher, &["balance"]));
+        assert!(out.contains(": 100 credits"), "{out}");
+    }
+    let mut accepted = publish.to_vec();
+    accepted.push("--accept-leakage");
+    let out = archnet_ok(&with_server(&url, &publisher, &accepted));
+    assert!(out.contains("leakage audit of key"), "{out}");
     let task = out
         .lines()
         .find_map(|l| {

@@ -35,5 +35,9 @@ fn quickstart_tells_the_whole_story() {
     assert_eq!(accuracies.len(), 1, "{out}");
     assert!(out.contains("with confidence"), "{out}");
     assert!(out.contains("What it does not"), "{out}");
+    assert!(
+        out.contains("leakage audit of key"),
+        "the audit before publishing: {out}"
+    );
     assert!(work.path().join("delivered.onnx").is_file());
 }

@@ -26,6 +26,14 @@ impl HEncoder {
 }
 
 impl LDecoder {
+    /// A freshly initialised decoder with the layers of `plan` (an attacker's inverter uses
+    /// D1's architecture).
+    pub(crate) fn init(plan: &[crate::arch::LayerSpec], device: &Device) -> Self {
+        LDecoder {
+            layers: LayerStack::init(plan, device),
+        }
+    }
+
     /// Decoder logits: `[N, C', H', W']` → `[N, C, H, W]`; `sigmoid` of these are the pixels.
     pub fn forward(&self, ciphertexts: Tensor<4>) -> Tensor<4> {
         self.layers.forward(ciphertexts)
@@ -46,9 +54,7 @@ impl ArchNetKey {
             encoder: HEncoder {
                 layers: LayerStack::init(&arch.encoder, device),
             },
-            decoder: LDecoder {
-                layers: LayerStack::init(&arch.decoder, device),
-            },
+            decoder: LDecoder::init(&arch.decoder, device),
         }
     }
 

@@ -188,6 +188,18 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
     };
     std::fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("creating {}", args.work_dir.display()))?;
+    // Nothing leaves this machine before the publisher has seen what an attacker would recover.
+    super::audit::before_publishing(
+        &args.key,
+        &crate::cli::DataArgs {
+            data: args.data.clone(),
+            data_split: archnet_data::Split::Train,
+            limit: args.limit,
+        },
+        &args.leakage,
+        args.accept_leakage,
+        &args.work_dir.join("audit.png"),
+    )?;
     let bar = samples_bar(0, "encrypt");
     let t1_ms = publisher::prepare(&options, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();

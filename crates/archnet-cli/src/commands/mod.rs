@@ -1,6 +1,7 @@
 //! One function per subcommand, over library types.
 
 mod attack;
+mod audit;
 mod bench;
 mod classify;
 mod crypt;
@@ -44,6 +45,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ledger(args) => market::ledger(&args),
         Command::Bench(BenchCommand::Market(args)) => bench::market(&args),
         Command::Attack(AttackCommand::KnownPlaintext(args)) => attack::known_plaintext(&args),
+        Command::Attack(AttackCommand::CiphertextOnly(args)) => attack::ciphertext_only(&args),
+        Command::Audit(args) => audit::run(&args),
     }
 }
 

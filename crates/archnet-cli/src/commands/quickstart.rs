@@ -181,6 +181,12 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         min_cores: 1,
         min_memory_mb: 0,
         backend: None,
+        leakage: crate::cli::LeakageArgs {
+            max_recognition: 20.0,
+            max_psnr_gain: 3.0,
+        },
+        // The demo shows the audit and goes on; a real publisher decides after reading it.
+        accept_leakage: true,
     })?;
     timeline.say(format!(
         "task {} open, fee {FEE} credits in escrow",

@@ -1,39 +1,6 @@
-//! Attacks on a key: how much of a plain image someone without the key recovers from
-//! ciphertexts. First attack: known plaintext with a linear map (ridge regression) fitted on N
-//! (image, ciphertext) pairs, the weakest learned inverter there is; if it already recovers the
-//! images, the key hides little.
+//! The linear known-plaintext inverter: ridge regression from ciphertexts to images.
 
-use archnet_data::ImageDataset;
-use burn::prelude::*;
-
-use crate::ArchNetKey;
 use crate::error::{ModelError, Result};
-use crate::metrics::QualityMeans;
-
-/// E1 of `data`'s images at `indices`, flat (`n × cipher_len`), in batches of `batch`.
-pub fn encrypt_images(
-    key: &ArchNetKey,
-    data: &ImageDataset,
-    indices: &[usize],
-    batch: usize,
-) -> Vec<f32> {
-    let device = crate::device();
-    let [c, h, w] = data.shape;
-    let mut out = Vec::new();
-    for chunk in indices.chunks(batch.max(1)) {
-        let x = Tensor::<4>::from_data(
-            TensorData::new(data.batch_f32(chunk), [chunk.len(), c, h, w]),
-            &device,
-        );
-        out.extend(
-            key.encrypt(x)
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("E1 outputs f32"),
-        );
-    }
-    out
-}
 
 /// A linear inverse of E1, `x ≈ x̄ + (c − c̄)·W`, fitted by ridge regression in its dual form
 /// (an N×N system, so ciphertexts of any size and up to a few thousand pairs are cheap).
@@ -168,20 +135,6 @@ fn cholesky_solve(a: &[f64], n: usize, b: &[f64], k: usize) -> Result<Vec<f64>> 
         }
     }
     Ok(x)
-}
-
-/// Mean PSNR and SSIM of reconstructions against the originals (both `m × plain_len`).
-pub fn reconstruction_quality(
-    shape: [usize; 3],
-    originals: &[f32],
-    reconstructions: &[f32],
-) -> QualityMeans {
-    let len: usize = shape.iter().product();
-    let mut q = QualityMeans::default();
-    for (o, r) in originals.chunks(len).zip(reconstructions.chunks(len)) {
-        q.add(shape, o, r);
-    }
-    q
 }
 
 #[cfg(test)]

@@ -1,0 +1,157 @@
+//! Attacks on a key: how much of the plain images a party without the key recovers from
+//! ciphertexts, measured rather than assumed.
+//!
+//! - [`ridge`]: known plaintext, a linear map fitted on N (image, ciphertext) pairs;
+//! - [`inverter`]: known plaintext, a network with D1's (public) architecture trained on the pairs;
+//! - [`ciphertext_only`]: no pairs at all: per-channel probes of the ciphertexts, a look-alike key
+//!   the attacker trains on public data, and linkability of ciphertexts;
+//! - [`judge`]: a plain-image classifier that says whether a reconstruction is still recognisable;
+//! - [`audit`]: a bounded run of the above that `archnet publish` shows before any upload.
+//!
+//! Every attack returns an [`AttackResult`]: reconstructions of held-out *victim* images with
+//! their PSNR, SSIM and the judge's recognition rate.
+
+pub mod audit;
+pub mod ciphertext_only;
+pub mod inverter;
+pub mod judge;
+pub mod ridge;
+
+use archnet_data::ImageDataset;
+use burn::prelude::*;
+use rand::{Rng, SeedableRng};
+
+pub use inverter::{Inverter, InverterConfig};
+pub use judge::Judge;
+pub use ridge::RidgeInverse;
+
+use crate::ArchNetKey;
+use crate::error::Result;
+use crate::metrics::QualityMeans;
+
+/// E1 of `data`'s images at `indices`, flat (`n × cipher_len`), in batches of `batch`.
+pub fn encrypt_images(
+    key: &ArchNetKey,
+    data: &ImageDataset,
+    indices: &[usize],
+    batch: usize,
+) -> Vec<f32> {
+    let device = crate::device();
+    let [c, h, w] = data.shape;
+    let mut out = Vec::new();
+    for chunk in indices.chunks(batch.max(1)) {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(data.batch_f32(chunk), [chunk.len(), c, h, w]),
+            &device,
+        );
+        out.extend(
+            key.encrypt(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("E1 outputs f32"),
+        );
+    }
+    out
+}
+
+/// Randomised encryption, the first hardening tried: fresh Gaussian noise of standard deviation
+/// `relative_std` × (the ciphertexts' own standard deviation) added to every value, so no fixed
+/// map from images to ciphertexts exists. Deterministic for a given `seed`.
+pub fn add_noise(ciphers: &mut [f32], relative_std: f32, seed: u64) {
+    if relative_std <= 0.0 || ciphers.is_empty() {
+        return;
+    }
+    let n = ciphers.len() as f64;
+    let mean = ciphers.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = ciphers
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let std = var.sqrt() * relative_std as f64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for v in ciphers {
+        // Box–Muller: one standard normal from two uniforms in (0, 1].
+        let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        *v += (z * std) as f32;
+    }
+}
+
+/// Mean PSNR and SSIM of reconstructions against the originals (both `m × plain_len`).
+pub fn reconstruction_quality(
+    shape: [usize; 3],
+    originals: &[f32],
+    reconstructions: &[f32],
+) -> QualityMeans {
+    let len: usize = shape.iter().product();
+    let mut q = QualityMeans::default();
+    for (o, r) in originals.chunks(len).zip(reconstructions.chunks(len)) {
+        q.add(shape, o, r);
+    }
+    q
+}
+
+/// The images an attack tries to recover, and what the attacker sees of them.
+pub struct Victims {
+    /// `[C, H, W]` of one plain image.
+    pub shape: [usize; 3],
+    /// The plain images, `m × plain_len` in [0, 1] (never shown to the attacker).
+    pub images: Vec<f32>,
+    /// Their true labels, for the judge.
+    pub labels: Option<Vec<u16>>,
+    /// Their ciphertexts, `m × cipher_len`: all the attacker gets.
+    pub ciphers: Vec<f32>,
+}
+
+impl Victims {
+    /// Number of victim images.
+    pub fn len(&self) -> usize {
+        self.images.len() / self.shape.iter().product::<usize>().max(1)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What one attack recovered.
+#[derive(Debug, Clone)]
+pub struct AttackResult {
+    /// Which attack, in words (`ridge, 100 pairs`).
+    pub attack: String,
+    /// Mean PSNR / SSIM of the reconstructions against the victims.
+    pub quality: QualityMeans,
+    /// Fraction of reconstructions the judge assigns the victim's true class (`None` without a
+    /// judge or labels).
+    pub recognised: Option<f64>,
+    /// Wall seconds the attack took (fitting and applying; not encrypting the victims).
+    pub seconds: f64,
+    /// The reconstructions, `m × plain_len` in [0, 1].
+    pub reconstructions: Vec<f32>,
+}
+
+impl AttackResult {
+    /// Scores `reconstructions` of `victims` (and asks `judge` where there is one).
+    pub fn score(
+        attack: String,
+        victims: &Victims,
+        reconstructions: Vec<f32>,
+        judge: Option<&Judge>,
+        seconds: f64,
+    ) -> Result<AttackResult> {
+        let quality = reconstruction_quality(victims.shape, &victims.images, &reconstructions);
+        let recognised = match (judge, &victims.labels) {
+            (Some(judge), Some(labels)) => Some(judge.recognised(&reconstructions, labels)?),
+            _ => None,
+        };
+        Ok(AttackResult {
+            attack,
+            quality,
+            recognised,
+            seconds,
+            reconstructions,
+        })
+    }
+}
