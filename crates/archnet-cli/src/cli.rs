@@ -180,6 +180,11 @@ pub struct EncryptArgs {
     pub storage: Storage,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Randomised encryption (a hardening under evaluation, see results/security.md): adds
+    /// Gaussian noise of this standard deviation, relative to the ciphertexts' own, afresh to
+    /// every value.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f32,
 }
 
 #[derive(Debug, clap::Args)]

@@ -109,6 +109,7 @@ pub fn prepare(options: &PublishOptions, on_samples: &mut dyn FnMut(usize)) -> R
         batch_size: 64,
         shard_bytes: archnet_data::encrypted::DEFAULT_SHARD_BYTES,
         source_fingerprint: data.fingerprint(),
+        noise: 0.0,
     };
     let manifest = encrypt_dataset(&key, &meta, &data, &encrypted, &encrypt_options, on_samples)
         .map_err(model_err)?;

@@ -372,6 +372,7 @@ fn encrypt_to(
         batch_size: 64,
         shard_bytes: DEFAULT_SHARD_BYTES,
         source_fingerprint: data.fingerprint(),
+        noise: 0.0,
     };
     encrypt_dataset(key, meta, data, out, &options, &mut |_| {})?;
     Ok(Samples::Encrypted {

@@ -76,6 +76,9 @@ pub struct EncryptOptions {
     pub shard_bytes: usize,
     /// Describes the source in the manifest's fingerprint field.
     pub source_fingerprint: String,
+    /// Randomised encryption: Gaussian noise of this standard deviation, relative to the
+    /// standard deviation of the first batch's ciphertexts, added to every value (0: none).
+    pub noise: f32,
 }
 
 /// Runs every image of `data` through E1 in batches and writes the encrypted dataset to `out`:
@@ -117,6 +120,7 @@ pub fn encrypt_dataset(
         writer.set_source_offset("validation", n_train);
     }
     let mut start = 0;
+    let mut noise_std = None;
     while start < data.len() {
         // Batches never straddle the split boundary.
         let end = if start < n_train {
@@ -129,11 +133,17 @@ pub fn encrypt_dataset(
             TensorData::new(data.batch_f32(&indices), [indices.len(), c, h, w]),
             &device,
         );
-        let cipher = key
+        let mut cipher = key
             .encrypt(x)
             .into_data()
             .try_to_vec::<f32>()
             .expect("E1 outputs f32");
+        if options.noise > 0.0 {
+            // One absolute scale for the whole dataset, fresh draws for every batch.
+            let std = *noise_std
+                .get_or_insert_with(|| crate::attack::std_dev(&cipher) * options.noise as f64);
+            crate::attack::add_absolute_noise(&mut cipher, std, start as u64);
+        }
         let labels: Vec<u16> = data
             .labels
             .as_ref()

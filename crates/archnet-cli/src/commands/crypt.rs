@@ -26,6 +26,7 @@ pub fn encrypt(args: &EncryptArgs) -> anyhow::Result<Manifest> {
         batch_size: args.batch_size.max(1),
         shard_bytes: DEFAULT_SHARD_BYTES,
         source_fingerprint: data.fingerprint(),
+        noise: args.noise,
     };
     let bar = samples_bar(data.len() as u64, "encrypt");
     let started = Instant::now();

@@ -58,24 +58,33 @@ pub fn encrypt_images(
 /// `relative_std` × (the ciphertexts' own standard deviation) added to every value, so no fixed
 /// map from images to ciphertexts exists. Deterministic for a given `seed`.
 pub fn add_noise(ciphers: &mut [f32], relative_std: f32, seed: u64) {
-    if relative_std <= 0.0 || ciphers.is_empty() {
-        return;
+    if relative_std > 0.0 {
+        let std = std_dev(ciphers) * relative_std as f64;
+        add_absolute_noise(ciphers, std, seed);
     }
-    let n = ciphers.len() as f64;
-    let mean = ciphers.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = ciphers
-        .iter()
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    let std = var.sqrt() * relative_std as f64;
+}
+
+/// Adds Gaussian noise of standard deviation `std` to every value (seeded).
+pub fn add_absolute_noise(values: &mut [f32], std: f64, seed: u64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    for v in ciphers {
+    for v in values {
         // Box–Muller: one standard normal from two uniforms in (0, 1].
         let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
         let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
         *v += (z * std) as f32;
     }
+}
+
+/// Standard deviation of all values.
+pub fn std_dev(values: &[f32]) -> f64 {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    (values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt()
 }
 
 /// Mean PSNR and SSIM of reconstructions against the originals (both `m × plain_len`).
@@ -153,5 +162,29 @@ impl AttackResult {
             seconds,
             reconstructions,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_has_the_requested_scale_and_is_seeded() {
+        let base: Vec<f32> = (0..20_000)
+            .map(|i| ((i % 100) as f32 - 50.0) / 10.0)
+            .collect();
+        let own = std_dev(&base);
+        let mut a = base.clone();
+        add_noise(&mut a, 0.5, 7);
+        let diff: Vec<f32> = a.iter().zip(&base).map(|(x, y)| x - y).collect();
+        let got = std_dev(&diff) / own;
+        assert!((got - 0.5).abs() < 0.02, "relative noise std {got}");
+        let mut b = base.clone();
+        add_noise(&mut b, 0.5, 7);
+        assert_eq!(a, b, "same seed, same noise");
+        let mut c = base.clone();
+        add_noise(&mut c, 0.0, 7);
+        assert_eq!(c, base, "zero noise changes nothing");
     }
 }
