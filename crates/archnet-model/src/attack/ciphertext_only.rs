@@ -288,31 +288,78 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// Linkability: the fraction of rows of `a` whose most similar row of `b` (cosine similarity after
 /// removing each set's mean row) is the row with the same index — 1/m by chance.
 pub fn match_rate(len: usize, a: &[f32], b: &[f32]) -> f64 {
-    let centre = |v: &[f32]| -> Vec<Vec<f64>> {
-        let mean = mean_cipher(len, v);
-        v.chunks(len)
-            .map(|row| {
-                let r: Vec<f64> = row.iter().zip(&mean).map(|(x, m)| (x - m) as f64).collect();
-                let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
-                r.into_iter().map(|x| x / norm).collect()
-            })
-            .collect()
-    };
-    let (a, b) = (centre(a), centre(b));
-    let hits = a
+    let hits = nearest(len, a, b)
         .iter()
         .enumerate()
-        .filter(|(i, row)| {
-            let best = b
-                .iter()
+        .filter(|(i, j)| *i == **j)
+        .count();
+    hits as f64 / (a.len() / len.max(1)).max(1) as f64
+}
+
+/// For each row of `a`, the index of its most similar row of `b` (cosine after centring).
+fn nearest(len: usize, a: &[f32], b: &[f32]) -> Vec<usize> {
+    let (a, b) = (centred_unit_rows(len, a), centred_unit_rows(len, b));
+    a.iter()
+        .map(|row| {
+            b.iter()
                 .enumerate()
                 .map(|(j, other)| (j, row.iter().zip(other).map(|(x, y)| x * y).sum::<f64>()))
                 .max_by(|x, y| x.1.total_cmp(&y.1))
-                .map(|(j, _)| j);
-            best == Some(*i)
+                .map_or(0, |(j, _)| j)
         })
-        .count();
-    hits as f64 / a.len().max(1) as f64
+        .collect()
+}
+
+fn centred_unit_rows(len: usize, v: &[f32]) -> Vec<Vec<f64>> {
+    let mean = mean_cipher(len, v);
+    v.chunks(len)
+        .map(|row| {
+            let r: Vec<f64> = row.iter().zip(&mean).map(|(x, m)| (x - m) as f64).collect();
+            let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+            r.into_iter().map(|x| x / norm).collect()
+        })
+        .collect()
+}
+
+/// Linking the same images across two keys with nothing but ciphertexts: every pair of channel
+/// probes (one channel of each key, both relative polarities) matches the two sets by nearest
+/// neighbour, and the pair whose matches are most often mutual wins — a choice that needs no
+/// labels. Returns that pair's match rate (rows `i` of `a` and `b` are the same image) and the
+/// pair `(channel of a, channel of b, inverted)`.
+pub fn link_across_keys(
+    cipher_shape: [usize; 3],
+    plain_shape: [usize; 3],
+    a: &[f32],
+    b: &[f32],
+) -> (f64, (usize, usize, bool)) {
+    let len: usize = plain_shape.iter().product();
+    let (mean_a, mean_b) = {
+        let cipher_len: usize = cipher_shape.iter().product();
+        (mean_cipher(cipher_len, a), mean_cipher(cipher_len, b))
+    };
+    let probes = |set: &[f32], mean: &[f32], channel: usize, inverted: bool| {
+        ChannelProbe { channel, inverted }.images(cipher_shape, plain_shape, set, mean)
+    };
+    let mut best = (0usize, 0.0, (0, 0, false));
+    for ka in 0..cipher_shape[0] {
+        let pa = probes(a, &mean_a, ka, false);
+        for kb in 0..cipher_shape[0] {
+            for inverted in [false, true] {
+                let pb = probes(b, &mean_b, kb, inverted);
+                let (ab, ba) = (nearest(len, &pa, &pb), nearest(len, &pb, &pa));
+                let mutual = ab.iter().enumerate().filter(|(i, j)| ba[**j] == *i).count();
+                if mutual > best.0 {
+                    let hits = ab.iter().enumerate().filter(|(i, j)| *i == **j).count();
+                    best = (
+                        mutual,
+                        hits as f64 / ab.len().max(1) as f64,
+                        (ka, kb, inverted),
+                    );
+                }
+            }
+        }
+    }
+    (best.1, best.2)
 }
 
 #[cfg(test)]
@@ -388,5 +435,29 @@ mod tests {
         let mut shifted = a[len..].to_vec();
         shifted.extend_from_slice(&a[..len]);
         assert_eq!(match_rate(len, &a, &shifted), 0.0);
+    }
+
+    #[test]
+    fn images_are_linked_across_keys_that_reorder_and_negate_channels() {
+        // Key A copies the image into channel 0 (channel 1 noise-like); key B puts the negated
+        // image into channel 1. The probes of A's channel 0 and B's inverted channel 1 match.
+        let (plain, cipher) = ([1, 3, 3], [2, 3, 3]);
+        let image = |i: usize| -> Vec<f32> {
+            (0..9)
+                .map(|p| ((i * 7 + p * 3) % 11) as f32 / 10.0)
+                .collect()
+        };
+        let filler = |i: usize| -> Vec<f32> { (0..9).map(|p| ((i * p) % 5) as f32).collect() };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        // Ten distinct images (image(i) repeats with period 11).
+        for i in 0..10 {
+            a.extend(image(i));
+            a.extend(filler(i));
+            b.extend(filler(i + 1));
+            b.extend(image(i).iter().map(|v| -2.0 * v));
+        }
+        let (rate, chosen) = link_across_keys(cipher, plain, &a, &b);
+        assert_eq!(rate, 1.0);
+        assert_eq!(chosen, (0, 1, true));
     }
 }
