@@ -169,27 +169,7 @@ pub fn known_plaintext(args: &KnownPlaintextArgs) -> anyhow::Result<()> {
     }
     let guess = mean_image_guess(t.data.shape, &plains, t.victims.len());
     let guess = reconstruction_quality(t.data.shape, &t.victims.images, &guess);
-    println!();
-    print_report(
-        &format!(
-            "known-plaintext attacks on key {} ({}){}",
-            t.meta.key_id,
-            t.meta.architecture.preset,
-            noise_note(args.target.noise)
-        ),
-        &t,
-        guess,
-        &results,
-    );
-    if let Some(path) = &args.target.picture {
-        draw(
-            path,
-            &format!("known plaintext, key {}", t.meta.key_id),
-            &t.victims,
-            &results,
-        )?;
-    }
-    Ok(())
+    finish("known-plaintext", &t, &args.target, guess, &results)
 }
 
 pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
@@ -310,27 +290,7 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
         &t.victims.images,
         &mean_image_guess(t.data.shape, &t.victims.images, t.victims.len()),
     );
-    println!();
-    print_report(
-        &format!(
-            "ciphertext-only attacks on key {} ({}){}",
-            t.meta.key_id,
-            arch.preset,
-            noise_note(args.target.noise)
-        ),
-        &t,
-        guess,
-        &results,
-    );
-    if let Some(path) = &args.target.picture {
-        draw(
-            path,
-            &format!("ciphertext only, key {}", t.meta.key_id),
-            &t.victims,
-            &results,
-        )?;
-    }
-    Ok(())
+    finish("ciphertext-only", &t, &args.target, guess, &results)
 }
 
 /// Scales each image (`len` values) to span [0, 1].
@@ -389,6 +349,33 @@ fn print_result(r: &AttackResult) {
             .unwrap_or_else(|| "-".into()),
         r.seconds
     );
+}
+
+/// Prints the summary of `kind` attacks and draws the picture when one is asked for.
+fn finish(
+    kind: &str,
+    t: &Target,
+    args: &AttackTargetArgs,
+    guess: QualityMeans,
+    results: &[AttackResult],
+) -> anyhow::Result<()> {
+    println!();
+    print_report(
+        &format!(
+            "{kind} attacks on key {} ({}){}",
+            t.meta.key_id,
+            t.meta.architecture.preset,
+            noise_note(args.noise)
+        ),
+        t,
+        guess,
+        results,
+    );
+    if let Some(path) = &args.picture {
+        let title = format!("{kind}, key {}", t.meta.key_id);
+        draw(path, &title, &t.victims, results)?;
+    }
+    Ok(())
 }
 
 fn print_report(title: &str, t: &Target, guess: QualityMeans, results: &[AttackResult]) {

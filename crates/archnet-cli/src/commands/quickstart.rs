@@ -345,14 +345,13 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     );
     println!("of the training split only, and no node ever receives the validation split.");
     println!(
-        "What it does not: ciphertext channels can show the image (try `archnet visualize`), and"
+        "What it does not: the leakage audit above is what an attacker recovers from this key's"
     );
     println!(
-        "anyone with a few (image, ciphertext) pairs can learn to invert E1. It is obfuscation,"
+        "ciphertexts; with 10 known pairs a small network inverts E1, and ciphertexts alone show"
     );
-    println!(
-        "not encryption: read docs/threat-model.md before publishing data you must keep secret."
-    );
+    println!("the image (results/security.md). It is obfuscation, not encryption: read");
+    println!("docs/threat-model.md before publishing data you must keep secret.");
     if args.work_dir.is_none() {
         println!("(the temporary folder is removed now; pass --work-dir DIR to keep the files)");
     }
