@@ -14,14 +14,8 @@ KEY=work/keys/auto-mnist-s0.key
 OUT=work/hardening
 mkdir -p "$OUT"
 
-run() {
-  local name=$1; shift
-  [ -f "$OUT/$name.txt" ] && return 0
-  echo "== $name: $*"
-  /usr/bin/time -f "wall %e s, peak RSS %M KiB" "$@" > "$OUT/$name.tmp" 2>&1
-  mv "$OUT/$name.tmp" "$OUT/$name.txt"
-  tail -n 4 "$OUT/$name.txt"
-}
+RUN_TAIL=4
+. scripts/run-logged.sh
 
 run plain-train "$A" train --model cnn --data $MNIST --limit 10000 --epochs 3 --out $OUT/plain-model
 run plain-eval "$A" evaluate --model $OUT/plain-model --data $MNIST --split test

@@ -3,6 +3,7 @@
 results/security.md. Prints to stdout; every number comes from those logs.
 
     python3 scripts/security-report.py > work/security/tables.md
+    python3 scripts/security-report.py hardening   # the noise table (scripts/hardening-noise.sh)
 """
 import re
 import sys
@@ -43,7 +44,8 @@ def parse(path):
         "wall": find(r"wall ([\d.]+) s"),
         "rss": find(r"peak RSS (\d+) KiB"),
         "same": find(r"encrypted twice with this key: ([\d.]+%)"),
-        "cross": find(r"look-alike key: ([\d.]+%) matched"),
+        "cross": find(r"look-alike key: ([\d.]+%) matched by channel probes"),
+        "cross_decoder": find(r"([\d.]+%) through the aligned decoder"),
         "cycle": find(r"(cycle error [\d.]+ as is, [\d.]+ after aligning channels)"),
     }
 
@@ -54,7 +56,38 @@ def cell(a):
     return f"{a['psnr']} dB / {a['ssim']} / **{a['rec']}** ({a['sec']} s)"
 
 
+def hardening():
+    """The noise table from scripts/hardening-noise.sh's logs (work/hardening/)."""
+    base = LOGS.parent / "hardening"
+    plain = base / "plain-eval.txt"
+    if not plain.exists():
+        return ["not run yet (`bash scripts/hardening-noise.sh`)"]
+    ao = float(re.search(r"^accuracy: ([\d.]+)%", plain.read_text(), re.M).group(1))
+    out = [
+        f"AO (cnn on the plain images): {ao:.2f}%.\n",
+        "| noise σ (× ciphertext std) | ridge, 100 pairs | inverter net, 100 pairs | AE (cnn on noisy ciphertexts) | EC = AO − AE (points) |",
+        "|---|---|---|---|---|",
+    ]
+    levels = sorted(
+        (p.stem[len("attack-"):] for p in base.glob("attack-*.txt")), key=float
+    )
+    for level in levels:
+        attack = parse(base / f"attack-{level}.txt")["attacks"]
+        ev = base / f"eval-{level}.txt"
+        ae = float(re.search(r"^accuracy: ([\d.]+)%", ev.read_text(), re.M).group(1)) if ev.exists() else None
+        ae_cell = f"{ae:.2f}%" if ae is not None else "—"
+        ec_cell = f"{ao - ae:.2f}" if ae is not None else "—"
+        out.append(
+            f"| {level} | {cell(attack.get('ridge map, 100 pairs'))} | "
+            f"{cell(attack.get('inverter net, 100 pairs'))} | {ae_cell} | {ec_cell} |"
+        )
+    return out
+
+
 def main():
+    if sys.argv[1:] == ["hardening"]:
+        print("\n".join(hardening()))
+        return 0
     out = []
     for name, preset, data, public in ROWS:
         kp_path, co_path = LOGS / f"{name}-known-plaintext.txt", LOGS / f"{name}-ciphertext-only.txt"
@@ -88,7 +121,8 @@ def main():
                 out.append(f"| {attack} | {cell(a)} |")
             out.append(
                 f"\nLinkability: the same image encrypted twice with the key, {co['same']} matched; "
-                f"the same image under the victim's key and the look-alike key, {co['cross']} matched "
+                f"the same image under the victim's key and the look-alike key, {co['cross']} matched by "
+                f"channel probes and {co['cross_decoder']} through the aligned look-alike decoder "
                 f"(chance 0.5%). Whole command: {float(co['wall']):.0f} s, peak RSS "
                 f"{int(co['rss']) / 1024:.0f} MiB. Picture: "
                 f"[security-{name}-ciphertext-only.png](security-{name}-ciphertext-only.png).\n"

@@ -27,15 +27,7 @@ key() {
     --eval-limit 2000 --checkpoint-every 50 --out "$out" $resume "$@" 2>&1 | tr '\r' '\n' | grep -v "^epoch"
 }
 
-# run NAME COMMAND...: runs once, keeping its output (with time and peak memory) in $OUT/NAME.txt.
-run() {
-  local name=$1; shift
-  [ -f "$OUT/$name.txt" ] && return 0
-  echo "== $name: $*"
-  /usr/bin/time -f "wall %e s, peak RSS %M KiB" "$@" > "$OUT/$name.tmp" 2>&1
-  mv "$OUT/$name.tmp" "$OUT/$name.txt"
-  tail -n 12 "$OUT/$name.txt"
-}
+. scripts/run-logged.sh
 
 # attacks NAME VICTIM_KEY DATA LOOKALIKE_KEY PUBLIC_DATA PUBLIC_SPLIT
 attacks() {
