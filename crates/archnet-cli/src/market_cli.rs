@@ -205,6 +205,27 @@ pub enum BenchCommand {
     /// Load-test one server on loopback with simulated nodes leasing, heartbeating and
     /// submitting tiny tasks; reports leases/s and latency percentiles per backend.
     Market(BenchMarketArgs),
+    /// Time one tensor workload on synthetic inputs of its real shapes and print one JSON line:
+    /// samples/s and peak memory (`bench/compare` runs each against PyTorch).
+    Workload(BenchWorkloadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchWorkloadArgs {
+    /// key-train-paper-mnist, key-train-paper-cifar, encrypt-paper-mnist, train-cnn-encrypted,
+    /// train-resnet18-encrypted or validate-onnx-cnn.
+    pub name: String,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Untimed steps first (allocation, caches).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// validate-onnx-cnn: also write the ONNX model it runs here (for onnxruntime).
+    #[arg(long)]
+    pub onnx_out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

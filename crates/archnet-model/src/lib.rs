@@ -12,6 +12,7 @@
 pub mod arch;
 pub mod attack;
 pub mod base;
+pub mod bench;
 pub mod classify;
 pub mod dp;
 pub mod dp_sgd;

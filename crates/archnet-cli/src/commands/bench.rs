@@ -1,4 +1,5 @@
 //! `archnet bench market`: the marketplace under load, on SQLite and (optionally) PostgreSQL.
+//! `archnet bench workload`: one tensor workload's throughput and peak memory.
 
 use std::time::Duration;
 
@@ -6,7 +7,77 @@ use archnet_market::bench::{self, BenchOptions, BenchReport};
 use archnet_market::db::fresh_postgres_database;
 
 use super::market::block_on;
-use crate::market_cli::BenchMarketArgs;
+use crate::market_cli::{BenchMarketArgs, BenchWorkloadArgs};
+
+/// `archnet bench workload NAME`: one JSON line with samples/s, peak RSS and threads.
+pub fn workload(args: &BenchWorkloadArgs) -> anyhow::Result<()> {
+    let batch = args.batch_size.max(1);
+    let measurement = if args.name == "validate-onnx-cnn" {
+        validate_onnx(args, batch)?
+    } else {
+        archnet_model::bench::run(&args.name, batch, args.warmup, args.steps)?
+    };
+    let mut line = serde_json::to_value(&measurement)?;
+    line["peak_rss_mib"] = serde_json::json!(peak_rss_mib());
+    line["threads"] = serde_json::json!(
+        std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    );
+    line["engine"] = serde_json::json!("archnet");
+    println!("{line}");
+    Ok(())
+}
+
+/// The server's validation path: tract running an exported `cnn` on batches of ciphertexts.
+fn validate_onnx(
+    args: &BenchWorkloadArgs,
+    batch: usize,
+) -> anyhow::Result<archnet_model::bench::Measurement> {
+    use archnet_model::bench::{CIPHER_SHAPE, synthetic_batch, time_steps, untrained_cnn};
+    use archnet_onnx::{ModelPolicy, OnnxClassifier, ValidationLimits};
+    let (model, spec) = untrained_cnn()?;
+    let info = archnet_onnx::ExportInfo {
+        key_id: None,
+        class_names: (0..10).map(|i| i.to_string()).collect(),
+    };
+    let bytes = archnet_onnx::export_model(&model, &spec, &info)?;
+    if let Some(path) = &args.onnx_out {
+        std::fs::write(path, &bytes)?;
+    }
+    let limits = ValidationLimits {
+        batch_size: batch,
+        ..ValidationLimits::default()
+    };
+    let classifier =
+        OnnxClassifier::load(&bytes, &ModelPolicy::default(), &limits, CIPHER_SHAPE, 10)?;
+    let x = synthetic_batch(batch * CIPHER_SHAPE.iter().product::<usize>());
+    Ok(time_steps(
+        &args.name,
+        batch,
+        args.warmup,
+        args.steps,
+        &mut || {
+            classifier
+                .logits(&x, batch)
+                .map(|_| ())
+                .map_err(|e| archnet_model::ModelError::Config(e.to_string()))
+        },
+    )?)
+}
+
+/// The process's peak resident memory (VmHWM), in MiB; 0 where /proc is unavailable.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
 
 pub fn market(args: &BenchMarketArgs) -> anyhow::Result<()> {
     let options = BenchOptions {

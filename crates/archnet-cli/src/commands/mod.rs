@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Balance(args) => market::balance(&args),
         Command::Ledger(args) => market::ledger(&args),
         Command::Bench(BenchCommand::Market(args)) => bench::market(&args),
+        Command::Bench(BenchCommand::Workload(args)) => bench::workload(&args),
         Command::Attack(AttackCommand::KnownPlaintext(args)) => attack::known_plaintext(&args),
         Command::Attack(AttackCommand::CiphertextOnly(args)) => attack::ciphertext_only(&args),
         Command::Audit(args) => audit::run(&args),

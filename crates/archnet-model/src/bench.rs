@@ -1,0 +1,186 @@
+//! Throughput workloads for `archnet bench workload`: the tensor work archnet does, at its
+//! default batch sizes, on synthetic inputs of the real shapes, timed after a warm-up.
+//!
+//! Each workload runs exactly the operations of the real code path (the key's
+//! `round_trip_logits` + BCE + Adam as in [`crate::train::train_key`], E1 alone as in
+//! encryption, a base model + cross-entropy + Adam as in [`crate::classify::train_classifier`]),
+//! without reading data from disk, so the numbers measure the tensor backend. The PyTorch
+//! versions in `bench/pytorch/workloads.py` do the same work.
+
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::arch::KeyArchitecture;
+use crate::base::{BaseModel, BaseModelSpec};
+use crate::error::{ModelError, Result};
+use crate::key::ArchNetKey;
+use crate::train::{Loss, reconstruction_loss};
+
+/// The benchmarked workloads.
+pub const WORKLOADS: [&str; 6] = [
+    "key-train-paper-mnist",
+    "key-train-paper-cifar",
+    "encrypt-paper-mnist",
+    "train-cnn-encrypted",
+    "train-resnet18-encrypted",
+    "validate-onnx-cnn",
+];
+
+/// One workload's measured throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    pub workload: String,
+    pub batch_size: usize,
+    /// Timed samples (after the warm-up steps).
+    pub samples: usize,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// Times `steps` calls of `step` (each processing `batch` samples) after `warmup` untimed ones.
+pub fn time_steps(
+    workload: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    step: &mut dyn FnMut() -> Result<()>,
+) -> Result<Measurement> {
+    for _ in 0..warmup {
+        step()?;
+    }
+    let started = Instant::now();
+    for _ in 0..steps {
+        step()?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let samples = batch * steps;
+    Ok(Measurement {
+        workload: workload.into(),
+        batch_size: batch,
+        samples,
+        seconds,
+        samples_per_second: samples as f64 / seconds.max(1e-9),
+    })
+}
+
+/// Deterministic values in [0, 1) for a synthetic batch (a fixed pattern: throughput does not
+/// depend on the values, and no generator sits in the timed loop).
+pub fn synthetic_batch(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect()
+}
+
+/// The shape of the ciphertexts base models train on in the benchmarks: a `paper-mnist`
+/// ciphertext.
+pub const CIPHER_SHAPE: [usize; 3] = [10, 56, 56];
+
+/// Runs one of [`WORKLOADS`] except the ONNX one (which needs the ONNX runner; see the CLI).
+pub fn run(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<Measurement> {
+    match workload {
+        "key-train-paper-mnist" => {
+            key_train("paper-mnist", [1, 28, 28], workload, batch, warmup, steps)
+        }
+        "key-train-paper-cifar" => {
+            key_train("paper-cifar", [3, 32, 32], workload, batch, warmup, steps)
+        }
+        "encrypt-paper-mnist" => encrypt(workload, batch, warmup, steps),
+        "train-cnn-encrypted" => train_base("cnn", workload, batch, warmup, steps),
+        "train-resnet18-encrypted" => train_base("resnet18", workload, batch, warmup, steps),
+        other => Err(ModelError::Config(format!(
+            "unknown workload `{other}` (known: {})",
+            WORKLOADS.join(", ")
+        ))),
+    }
+}
+
+fn key_train(
+    preset: &str,
+    shape: [usize; 3],
+    workload: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<Measurement> {
+    let arch = KeyArchitecture::preset(preset, shape)?;
+    let device = crate::device().autodiff();
+    let _rng = crate::seeded_run(&device, 0);
+    let mut key = Some(ArchNetKey::init(&arch, &device));
+    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let [c, h, w] = shape;
+    let values = synthetic_batch(batch * c * h * w);
+    time_steps(workload, batch, warmup, steps, &mut || {
+        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), [batch, c, h, w]), &device);
+        let k = key.take().expect("the key is put back after every step");
+        let loss = reconstruction_loss(Loss::Bce, k.round_trip_logits(x.clone()), x);
+        let grads = GradientsParams::from_grads(loss.backward(), &k);
+        key = Some(optim.step(1e-3, k, grads));
+        Ok(())
+    })
+}
+
+fn encrypt(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<Measurement> {
+    let arch = KeyArchitecture::preset("paper-mnist", [1, 28, 28])?;
+    let device = crate::device();
+    let _rng = crate::seeded_run(&device, 0);
+    let key = ArchNetKey::init(&arch, &device);
+    let values = synthetic_batch(batch * 784);
+    time_steps(workload, batch, warmup, steps, &mut || {
+        let x =
+            Tensor::<4>::from_data(TensorData::new(values.clone(), [batch, 1, 28, 28]), &device);
+        // Reading the values back, as encryption does to write them, waits for the work.
+        let out = key.encrypt(x).into_data();
+        debug_assert_eq!(out.num_elements(), batch * 31_360);
+        Ok(())
+    })
+}
+
+fn train_base(
+    kind: &str,
+    workload: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> Result<Measurement> {
+    let spec = BaseModelSpec {
+        kind: kind.into(),
+        input_shape: CIPHER_SHAPE,
+        classes: 10,
+    };
+    let device = crate::device().autodiff();
+    let _rng = crate::seeded_run(&device, 0);
+    let mut model = Some(BaseModel::init(&spec, &device).map_err(ModelError::Config)?);
+    let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let [c, h, w] = CIPHER_SHAPE;
+    let values = synthetic_batch(batch * c * h * w);
+    let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
+    time_steps(workload, batch, warmup, steps, &mut || {
+        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), [batch, c, h, w]), &device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels.clone(), [batch]), &device);
+        let m = model
+            .take()
+            .expect("the model is put back after every step");
+        let loss = loss_fn.forward(m.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &m);
+        model = Some(optim.step(1e-3, m, grads));
+        Ok(())
+    })
+}
+
+/// An untrained `cnn` for [`CIPHER_SHAPE`] ciphertexts (what the ONNX workload exports).
+pub fn untrained_cnn() -> Result<(BaseModel, BaseModelSpec)> {
+    let spec = BaseModelSpec {
+        kind: "cnn".into(),
+        input_shape: CIPHER_SHAPE,
+        classes: 10,
+    };
+    let device = crate::device();
+    let _rng = crate::seeded_run(&device, 0);
+    let model = BaseModel::init(&spec, &device).map_err(ModelError::Config)?;
+    Ok((model, spec))
+}
