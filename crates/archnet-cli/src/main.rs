@@ -8,6 +8,12 @@ mod progress;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: tensor code allocates and frees large buffers every
+/// step, and glibc's malloc returns them to the kernel and faults them back in (measured in
+/// results/bench.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     // Services log what they do; one-shot commands only warnings. RUST_LOG overrides both.
