@@ -108,6 +108,17 @@ def resnet18(torch, channels, classes):
     return nn.Sequential(*layers)
 
 
+def adam_step(torch, model, loss_fn, x, target):
+    """One training step as archnet's: forward, loss, backward, Adam (lr 1e-3, eps 1e-8)."""
+    optim = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
+
+    def step():
+        optim.zero_grad()
+        loss_fn(model(x), target).backward()
+        optim.step()
+    return step
+
+
 def timed(step, warmup, steps):
     for _ in range(warmup):
         step()
@@ -136,13 +147,7 @@ def run(args):
         encoder, decoder, shape = key_layers(torch, args.name[len("key-train-"):])
         model = torch.nn.Sequential(encoder, decoder)
         x = torch.from_numpy(synthetic(b * int(np.prod(shape))).reshape(b, *shape))
-        optim = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
-
-        def step():
-            optim.zero_grad()
-            loss_fn(model(x), x).backward()
-            optim.step()
+        step = adam_step(torch, model, torch.nn.BCEWithLogitsLoss(), x, x)
     elif args.name == "encrypt-paper-mnist":
         encoder, _, shape = key_layers(torch, "paper-mnist")
         x = torch.from_numpy(synthetic(b * 784).reshape(b, 1, 28, 28))
@@ -154,14 +159,7 @@ def run(args):
         build = cnn if "cnn" in args.name else resnet18
         model = build(torch, CIPHER_SHAPE[0], 10)
         x = torch.from_numpy(synthetic(b * int(np.prod(CIPHER_SHAPE))).reshape(b, *CIPHER_SHAPE))
-        y = torch.arange(b) % 10
-        optim = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
-        loss_fn = torch.nn.CrossEntropyLoss()
-
-        def step():
-            optim.zero_grad()
-            loss_fn(model(x), y).backward()
-            optim.step()
+        step = adam_step(torch, model, torch.nn.CrossEntropyLoss(), x, torch.arange(b) % 10)
     else:
         raise SystemExit(f"unknown workload {args.name} (known: {', '.join(WORKLOADS)})")
     return f"pytorch {torch.__version__}", timed(step, args.warmup, args.steps)

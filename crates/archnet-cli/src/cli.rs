@@ -298,6 +298,9 @@ pub struct OnnxLimitArgs {
     /// Samples per run of the model.
     #[arg(long, default_value_t = Self::default().batch_size)]
     pub batch_size: usize,
+    /// Threads for the model's matrix products [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl Default for OnnxLimitArgs {
@@ -309,6 +312,7 @@ impl Default for OnnxLimitArgs {
             max_seconds: limits.max_duration.as_secs(),
             max_memory_mib: limits.max_activation_bytes >> 20,
             batch_size: limits.batch_size,
+            threads: None,
         }
     }
 }

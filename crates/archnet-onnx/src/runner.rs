@@ -21,6 +21,8 @@ pub struct ValidationLimits {
     pub max_activation_bytes: u64,
     /// Samples per run of the model.
     pub batch_size: usize,
+    /// Threads tract's matrix products may use (1: the calling thread only).
+    pub threads: usize,
 }
 
 impl Default for ValidationLimits {
@@ -29,6 +31,7 @@ impl Default for ValidationLimits {
             max_duration: Duration::from_secs(30 * 60),
             max_activation_bytes: 4 << 30,
             batch_size: 64,
+            threads: 1,
         }
     }
 }
@@ -42,6 +45,8 @@ pub struct OnnxClassifier {
     classes: usize,
     /// Estimated bytes of the intermediate tensors of one batch.
     pub activation_bytes: u64,
+    /// A thread pool for tract's matrix products, when more than one thread is allowed.
+    executor: Option<tract_linalg::multithread::Executor>,
 }
 
 impl OnnxClassifier {
@@ -111,6 +116,8 @@ impl OnnxClassifier {
             batch_size,
             classes,
             activation_bytes,
+            executor: (limits.threads > 1)
+                .then(|| tract_linalg::multithread::Executor::multithread(limits.threads)),
         })
     }
 
@@ -138,9 +145,13 @@ impl OnnxClassifier {
             batch.resize(self.batch_size * sample_len, 0.0);
             let input = Tensor::from_shape(&[self.batch_size, c, h, w], &batch)
                 .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
-            let out = catch_unwind(AssertUnwindSafe(|| self.plan.run(tvec!(input.into()))))
-                .map_err(|p| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&p))))?
-                .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+            let run = || self.plan.run(tvec!(input.into()));
+            let out = catch_unwind(AssertUnwindSafe(|| match &self.executor {
+                Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run),
+                None => run(),
+            }))
+            .map_err(|p| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&p))))?
+            .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
             let logits = out[0]
                 .to_plain_array_view::<f32>()
                 .map_err(|e| OnnxError::Runtime(format!("the output is not f32: {e:#}")))?;

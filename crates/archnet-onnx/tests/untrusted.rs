@@ -221,3 +221,25 @@ fn fuzz_found_dangling_outputs_are_malformed() {
         }
     }
 }
+
+#[test]
+fn more_threads_give_the_same_logits() {
+    let x: Vec<f32> = (0..64 * 784)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+        .collect();
+    let logits = |threads: usize| {
+        let limits = ValidationLimits {
+            threads,
+            ..ValidationLimits::default()
+        };
+        OnnxClassifier::load(&fixture(), &ModelPolicy::default(), &limits, MNIST, 10)
+            .unwrap()
+            .logits(&x, 64)
+            .unwrap()
+            .concat()
+    };
+    let (one, two) = (logits(1), logits(2));
+    for (a, b) in one.iter().zip(&two) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}

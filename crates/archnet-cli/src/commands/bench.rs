@@ -48,6 +48,10 @@ fn validate_onnx(
     }
     let limits = ValidationLimits {
         batch_size: batch,
+        threads: std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         ..ValidationLimits::default()
     };
     let classifier =

@@ -52,6 +52,9 @@ fn policy_and_limits(args: &OnnxLimitArgs) -> (ModelPolicy, ValidationLimits) {
             max_duration: Duration::from_secs(args.max_seconds),
             max_activation_bytes: args.max_memory_mib << 20,
             batch_size: args.batch_size.max(1),
+            threads: args
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         },
     )
 }
