@@ -182,16 +182,26 @@ impl Evaluation {
 
 /// Runs `model` over `samples`; returns accuracy and confusion matrix.
 pub fn evaluate(model: &BaseModel, samples: &Samples, batch_size: usize) -> Result<Evaluation> {
-    let device = crate::device();
-    let [c, h, w] = samples.shape();
+    let shape = samples.shape();
     evaluate_with(samples, batch_size, &mut |x, n| {
-        let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [n, c, h, w]), &device);
-        let predicted = model.forward(input).argmax(1).into_data().convert::<i64>();
-        let predicted = predicted
-            .try_to_vec::<i64>()
-            .map_err(|e| ModelError::Config(format!("reading predictions: {e:?}")))?;
-        Ok(predicted.into_iter().map(|p| p as usize).collect())
+        predict_batch(model, shape, x, n)
     })
+}
+
+/// The class `model` predicts for each of `n` samples of `shape` given as flat values.
+pub fn predict_batch(
+    model: &BaseModel,
+    shape: [usize; 3],
+    x: &[f32],
+    n: usize,
+) -> Result<Vec<usize>> {
+    let [c, h, w] = shape;
+    let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [n, c, h, w]), &crate::device());
+    let predicted = model.forward(input).argmax(1).into_data().convert::<i64>();
+    let predicted = predicted
+        .try_to_vec::<i64>()
+        .map_err(|e| ModelError::Config(format!("reading predictions: {e:?}")))?;
+    Ok(predicted.into_iter().map(|p| p as usize).collect())
 }
 
 /// Predicts one batch: flat `[n, C, H, W]` values and `n` → `n` class indices.

@@ -11,7 +11,7 @@ use archnet_model::attack::audit::{
     best_channel_probe, mean_image_guess, sort_strongest_first, victims_of,
 };
 use archnet_model::attack::ciphertext_only::{
-    ChannelAlignment, cycle_cost, link_across_keys, match_rate,
+    ChannelAlignment, cycle_cost, link_across_keys, match_rate, stretch_contrast,
 };
 use archnet_model::attack::{
     AttackResult, Inverter, InverterConfig, Judge, RidgeInverse, Victims, add_noise,
@@ -99,7 +99,7 @@ fn load_or_train_judge(
     let scratch = tempfile::tempdir()?;
     let started = Instant::now();
     let rest: Vec<usize> = (0..pair_limit).collect();
-    let judge = Judge::train(&data.select(&rest), args.judge_epochs, 0, scratch.path())?;
+    let judge = Judge::train(data.select(&rest), args.judge_epochs, 0, scratch.path())?;
     println!(
         "judge: a cnn trained {} epoch(s) on the {} non-victim plain images ({:.0} s)",
         args.judge_epochs,
@@ -291,19 +291,6 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
         &mean_image_guess(t.data.shape, &t.victims.images, t.victims.len()),
     );
     finish("ciphertext-only", &t, &args.target, guess, &results)
-}
-
-/// Scales each image (`len` values) to span [0, 1].
-fn stretch_contrast(images: &mut [f32], len: usize) {
-    for image in images.chunks_mut(len) {
-        let (lo, hi) = image
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        let span = (hi - lo).max(1e-12);
-        image.iter_mut().for_each(|v| *v = (*v - lo) / span);
-    }
 }
 
 /// D1 of `key` with its sigmoid over flat ciphertexts.

@@ -19,12 +19,7 @@ pub fn workload(args: &BenchWorkloadArgs) -> anyhow::Result<()> {
     };
     let mut line = serde_json::to_value(&measurement)?;
     line["peak_rss_mib"] = serde_json::json!(peak_rss_mib());
-    line["threads"] = serde_json::json!(
-        std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-    );
+    line["threads"] = serde_json::json!(threads());
     line["engine"] = serde_json::json!("archnet");
     println!("{line}");
     Ok(())
@@ -48,10 +43,7 @@ fn validate_onnx(
     }
     let limits = ValidationLimits {
         batch_size: batch,
-        threads: std::env::var("RAYON_NUM_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: threads(),
         ..ValidationLimits::default()
     };
     let classifier =
@@ -69,6 +61,15 @@ fn validate_onnx(
                 .map_err(|e| archnet_model::ModelError::Config(e.to_string()))
         },
     )?)
+}
+
+/// The thread count the workloads run with: `RAYON_NUM_THREADS` (burn's pool reads it too), else
+/// every core.
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The process's peak resident memory (VmHWM), in MiB; 0 where /proc is unavailable.

@@ -156,7 +156,7 @@ pub fn run_audit(
             let epochs = config
                 .judge_epochs
                 .max(10_000usize.div_ceil(rest.len()).min(30));
-            Some(Judge::train(&data.select(&rest), epochs, 0, scratch)?)
+            Some(Judge::train(data.select(&rest), epochs, 0, scratch)?)
         }
         _ => None,
     };

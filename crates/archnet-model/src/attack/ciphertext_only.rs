@@ -23,6 +23,20 @@ pub fn mean_cipher(len: usize, ciphers: &[f32]) -> Vec<f32> {
     mean.into_iter().map(|v| (v / m) as f32).collect()
 }
 
+/// Scales each image (`len` values) to span [0, 1]: what an attacker does to a faint or offset
+/// picture before looking at it.
+pub fn stretch_contrast(images: &mut [f32], len: usize) {
+    for image in images.chunks_mut(len) {
+        let (lo, hi) = image
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let span = (hi - lo).max(1e-12);
+        image.iter_mut().for_each(|v| *v = (*v - lo) / span);
+    }
+}
+
 /// One probe: which ciphertext channel, and whether its values are negated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelProbe {
@@ -70,14 +84,9 @@ impl ChannelProbe {
                     *v = sign * sum / (fy * fx) as f32;
                 }
             }
-            let (lo, hi) = small
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
-            let span = (hi - lo).max(1e-12);
+            stretch_contrast(&mut small, ph * pw);
             for _ in 0..pc {
-                out.extend(small.iter().map(|v| (v - lo) / span));
+                out.extend_from_slice(&small);
             }
         }
         out

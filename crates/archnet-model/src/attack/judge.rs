@@ -3,12 +3,10 @@
 
 use std::path::Path;
 
-use archnet_data::ImageDataset;
-use burn::prelude::*;
-
 use crate::base::{BaseModel, BaseModelSpec};
-use crate::classify::{ClassifierTrainConfig, Samples, train_classifier};
-use crate::error::{ModelError, Result};
+use crate::classify::{ClassifierTrainConfig, Samples, predict_batch, train_classifier};
+use crate::error::Result;
+use archnet_data::ImageDataset;
 
 /// A plain-image classifier.
 pub struct Judge {
@@ -19,7 +17,7 @@ pub struct Judge {
 impl Judge {
     /// Trains the base `cnn` for `epochs` on `data` (labelled plain images), writing its
     /// checkpoints under `scratch`.
-    pub fn train(data: &ImageDataset, epochs: usize, seed: u64, scratch: &Path) -> Result<Judge> {
+    pub fn train(data: ImageDataset, epochs: usize, seed: u64, scratch: &Path) -> Result<Judge> {
         let classes = data.class_names.len().max(
             data.labels
                 .as_ref()
@@ -36,9 +34,10 @@ impl Judge {
             seed,
             ..ClassifierTrainConfig::default()
         };
+        let shape = data.shape;
         let outcome = train_classifier(
             &spec,
-            &Samples::Plain(data.clone()),
+            &Samples::Plain(data),
             None,
             &config,
             scratch,
@@ -47,7 +46,7 @@ impl Judge {
         )?;
         Ok(Judge {
             model: outcome.model,
-            shape: data.shape,
+            shape,
         })
     }
 
@@ -58,22 +57,15 @@ impl Judge {
 
     /// Predicted class of each image (`m × plain_len`, values in [0, 1]).
     pub fn predict(&self, images: &[f32]) -> Result<Vec<usize>> {
-        let device = crate::device();
-        let [c, h, w] = self.shape;
-        let len = c * h * w;
+        let len: usize = self.shape.iter().product();
         let mut out = Vec::with_capacity(images.len() / len);
         for chunk in images.chunks(256 * len) {
-            let n = chunk.len() / len;
-            let x = Tensor::<4>::from_data(TensorData::new(chunk.to_vec(), [n, c, h, w]), &device);
-            let predicted = self
-                .model
-                .forward(x)
-                .argmax(1)
-                .into_data()
-                .convert::<i64>()
-                .try_to_vec::<i64>()
-                .map_err(|e| ModelError::Config(format!("reading predictions: {e:?}")))?;
-            out.extend(predicted.into_iter().map(|p| p as usize));
+            out.extend(predict_batch(
+                &self.model,
+                self.shape,
+                chunk,
+                chunk.len() / len,
+            )?);
         }
         Ok(out)
     }
