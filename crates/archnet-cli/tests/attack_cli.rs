@@ -7,6 +7,24 @@ mod common;
 
 use common::{archnet_err, archnet_ok, sample, train_auto_key};
 
+/// `archnet attack KIND --key KEY --data <the sample> EXTRA…` as arguments.
+fn attack_args<'a>(kind: &'a str, key: &'a std::path::Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "attack",
+        kind,
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        SAMPLE.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The committed sample's path, as a string the argument lists can borrow.
+static SAMPLE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| sample().to_str().unwrap().to_string());
+
 /// The numbers of the attack line that starts with `name` (after the name itself):
 /// PSNR, SSIM, recognised %, seconds.
 fn attack_numbers(out: &str, name: &str) -> Vec<f64> {
@@ -39,24 +57,22 @@ fn known_plaintext_inverters_recover_recognisable_images() {
     let key = dir.path().join("k.key");
     train_auto_key(&sample(), &key, &["--epochs", "2", "--eval-limit", "50"]);
     let picture = dir.path().join("attack.png");
-    let out = archnet_ok(&[
-        "attack",
+    let out = archnet_ok(&attack_args(
         "known-plaintext",
-        "--key",
-        key.to_str().unwrap(),
-        "--data",
-        sample().to_str().unwrap(),
-        "--pairs",
-        "10,100",
-        "--victims",
-        "100",
-        "--inverter-steps",
-        "300",
-        "--judge-epochs",
-        "8",
-        "--picture",
-        picture.to_str().unwrap(),
-    ]);
+        &key,
+        &[
+            "--pairs",
+            "10,100",
+            "--victims",
+            "100",
+            "--inverter-steps",
+            "300",
+            "--judge-epochs",
+            "8",
+            "--picture",
+            picture.to_str().unwrap(),
+        ],
+    ));
     let guess_db = number_after(&out, "guessing the mean image: ");
     let truth = number_after(&out, "the judge recognises ");
     let ridge = attack_numbers(&out, "ridge map, 100 pairs");
@@ -72,40 +88,29 @@ fn known_plaintext_inverters_recover_recognisable_images() {
     assert!(picture.is_file());
 
     // Randomised encryption (noise) is measured by the same command.
-    let noisy = archnet_ok(&[
-        "attack",
+    let noisy = archnet_ok(&attack_args(
         "known-plaintext",
-        "--key",
-        key.to_str().unwrap(),
-        "--data",
-        sample().to_str().unwrap(),
-        "--pairs",
-        "100",
-        "--methods",
-        "ridge",
-        "--victims",
-        "100",
-        "--judge-epochs",
-        "1",
-        "--noise",
-        "3",
-    ]);
+        &key,
+        &[
+            "--pairs",
+            "100",
+            "--methods",
+            "ridge",
+            "--victims",
+            "100",
+            "--judge-epochs",
+            "1",
+            "--noise",
+            "3",
+        ],
+    ));
     assert!(noisy.contains("randomised encryption"), "{noisy}");
     assert!(
         attack_numbers(&noisy, "ridge map, 100 pairs")[0] < ridge[0],
         "noise should cost the ridge attack some quality:\n{noisy}"
     );
 
-    let err = archnet_err(&[
-        "attack",
-        "known-plaintext",
-        "--key",
-        key.to_str().unwrap(),
-        "--data",
-        sample().to_str().unwrap(),
-        "--pairs",
-        "5000",
-    ]);
+    let err = archnet_err(&attack_args("known-plaintext", &key, &["--pairs", "5000"]));
     assert!(err.contains("5000 pairs"), "{err}");
 }
 
@@ -129,24 +134,22 @@ fn ciphertext_only_attacks_and_linkability_are_reported() {
             "500",
         ],
     );
-    let out = archnet_ok(&[
-        "attack",
+    let out = archnet_ok(&attack_args(
         "ciphertext-only",
-        "--key",
-        key.to_str().unwrap(),
-        "--data",
-        sample().to_str().unwrap(),
-        "--victims",
-        "60",
-        "--judge-epochs",
-        "1",
-        "--lookalike",
-        lookalike.to_str().unwrap(),
-        "--public-data",
-        sample().to_str().unwrap(),
-        "--public-limit",
-        "300",
-    ]);
+        &key,
+        &[
+            "--victims",
+            "60",
+            "--judge-epochs",
+            "1",
+            "--lookalike",
+            lookalike.to_str().unwrap(),
+            "--public-data",
+            SAMPLE.as_str(),
+            "--public-limit",
+            "300",
+        ],
+    ));
     // E1 is deterministic: the same image encrypts to the same ciphertext.
     assert_eq!(
         number_after(&out, "encrypted twice with this key: "),
@@ -164,18 +167,16 @@ fn ciphertext_only_attacks_and_linkability_are_reported() {
     ] {
         assert!(out.contains(name), "no `{name}` in:\n{out}");
     }
-    let err = archnet_err(&[
-        "attack",
+    let err = archnet_err(&attack_args(
         "ciphertext-only",
-        "--key",
-        key.to_str().unwrap(),
-        "--data",
-        sample().to_str().unwrap(),
-        "--lookalike",
-        key.to_str().unwrap(),
-        "--public-data",
-        sample().to_str().unwrap(),
-    ]);
+        &key,
+        &[
+            "--lookalike",
+            key.to_str().unwrap(),
+            "--public-data",
+            SAMPLE.as_str(),
+        ],
+    ));
     assert!(err.contains("is the attacked key itself"), "{err}");
 }
 

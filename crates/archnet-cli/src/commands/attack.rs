@@ -39,6 +39,8 @@ struct Target {
     judge_accuracy: Option<f64>,
     /// Images before this index are available as known pairs.
     pair_limit: usize,
+    /// Indices of the victim images in `data` (the rest).
+    victim_idx: Vec<usize>,
 }
 
 fn target(args: &AttackTargetArgs) -> anyhow::Result<Target> {
@@ -67,6 +69,7 @@ fn target(args: &AttackTargetArgs) -> anyhow::Result<Target> {
         judge,
         judge_accuracy,
         pair_limit,
+        victim_idx,
     })
 }
 
@@ -182,8 +185,7 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
     // Linkability under the same key: E1 is deterministic, so without noise a repeated image
     // repeats its ciphertext exactly.
     let again = {
-        let idx: Vec<usize> = (t.pair_limit..t.data.len()).collect();
-        let mut c = encrypt_images(&t.key, &t.data, &idx, 64);
+        let mut c = encrypt_images(&t.key, &t.data, &t.victim_idx, 64);
         add_noise(&mut c, args.target.noise, VICTIM_NOISE_SEED + 1);
         c
     };
@@ -268,8 +270,7 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
         // Linkability across keys: the same images under the attacked key and the look-alike
         // key, matched from the ciphertexts alone (channel probes), and through the aligned
         // decoder as a second try.
-        let idx: Vec<usize> = (t.pair_limit..t.data.len()).collect();
-        let theirs = encrypt_images(&own_key, &t.data, &idx, 64);
+        let theirs = encrypt_images(&own_key, &t.data, &t.victim_idx, 64);
         let (by_probes, (ka, kb, inverted)) =
             link_across_keys(arch.cipher_shape, t.data.shape, &t.victims.ciphers, &theirs);
         let by_decoder = match_rate(t.data.image_len(), &decode(&aligned), &decode(&theirs));
