@@ -14,6 +14,7 @@ pub mod attack;
 pub mod base;
 pub mod bench;
 pub mod classify;
+pub mod conv;
 pub mod dp;
 pub mod dp_sgd;
 pub mod error;

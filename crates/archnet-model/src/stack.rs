@@ -1,5 +1,6 @@
 //! A sequence of conv / linear / transposed-conv layers built from a [`LayerSpec`] list.
 
+use crate::conv;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -82,7 +83,7 @@ impl LayerStack {
         for layer in &self.plan {
             let apply_relu = match *layer {
                 LayerSpec::Conv { relu, .. } => {
-                    x = self.convs[conv].forward(x);
+                    x = conv::forward(&self.convs[conv], x);
                     conv += 1;
                     relu
                 }

@@ -5,6 +5,7 @@
 //! names a "ResNet151" for CIFAR-10; there is no such depth, so archnet offers 152 and the usual
 //! smaller ones.
 
+use crate::conv;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -117,13 +118,13 @@ impl Block {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.forward(conv::forward(&d.conv, x.clone())),
             None => x.clone(),
         };
         let last = self.convs.len() - 1;
         let mut y = x;
         for (i, (c, n)) in self.convs.iter().zip(&self.norms).enumerate() {
-            y = n.forward(c.forward(y));
+            y = n.forward(conv::forward(c, y));
             if i != last {
                 y = relu(y);
             }
@@ -168,7 +169,7 @@ impl ResNet {
 
     /// `[N, C, H, W]` → logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.stem_bn.forward(self.stem.forward(x)));
+        let mut x = relu(self.stem_bn.forward(conv::forward(&self.stem, x)));
         for block in &self.blocks {
             x = block.forward(x);
         }
