@@ -7,6 +7,7 @@
 //! convolution on the CPU too, for comparisons (`archnet bench`, results/bench.md).
 
 mod backend;
+mod dot;
 pub mod kernel;
 
 use std::sync::OnceLock;
