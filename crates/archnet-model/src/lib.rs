@@ -23,6 +23,7 @@ pub mod key;
 pub mod keyfile;
 pub mod metrics;
 pub mod pipeline;
+pub mod pool;
 mod stack;
 pub mod train;
 pub mod trained;

@@ -38,8 +38,8 @@ impl Cnn {
 
     /// `[N, C, H, W]` → logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pool.forward(relu(conv::forward(&self.conv1, x)));
-        let x = self.pool.forward(relu(conv::forward(&self.conv2, x)));
+        let x = crate::pool::forward(&self.pool, relu(conv::forward(&self.conv1, x)));
+        let x = crate::pool::forward(&self.pool, relu(conv::forward(&self.conv2, x)));
         let x = adaptive_avg_pool(x, POOLED).flatten::<2>(1, 3);
         self.fc2.forward(relu(self.fc1.forward(x)))
     }

@@ -458,13 +458,17 @@ pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], dweight: &mut [f
     }
 }
 
-/// Bias gradient: `dbias[c] = Σ_{n, pixels} dy[n, c]` for `dy` of `[batch, channels, pixels]`.
+/// Bias gradient: `dbias[c] = Σ_{n, pixels} dy[n, c]` for `dy` of `[batch, channels, pixels]`,
+/// one channel per task (each sums its planes in sample order: the same result on any pool).
 pub fn backward_bias(dims: [usize; 3], dy: &[f32], dbias: &mut [f32]) {
-    let [_, channels, pixels] = dims;
-    dbias.fill(0.0);
-    for sample in dy.chunks(channels * pixels) {
-        for (d, plane) in dbias.iter_mut().zip(sample.chunks(pixels)) {
-            *d += plane.iter().sum::<f32>();
-        }
-    }
+    let [batch, channels, pixels] = dims;
+    dbias.par_iter_mut().enumerate().for_each(|(c, d)| {
+        *d = (0..batch)
+            .map(|n| {
+                dy[(n * channels + c) * pixels..][..pixels]
+                    .iter()
+                    .sum::<f32>()
+            })
+            .sum();
+    });
 }

@@ -83,7 +83,7 @@ pub fn conv2d(
 }
 
 /// Whether the tensor is on burn-flex, directly or under autodiff.
-fn on_flex(tensor: &DispatchTensor) -> bool {
+pub(crate) fn on_flex(tensor: &DispatchTensor) -> bool {
     match &tensor.kind {
         DispatchTensorKind::Flex(_) => true,
         DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),

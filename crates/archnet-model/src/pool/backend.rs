@@ -1,0 +1,235 @@
+//! The max pooling of the module docs as a burn backend extension (`Flex`, and `Autodiff<B>`
+//! recording its own backward step).
+
+use burn::backend::autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps};
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Backend, Flex, IntDType, TensorMetadata, backend_extension};
+use burn::tensor::{Shape, TensorData};
+use rayon::prelude::*;
+
+/// Non-overlapping max pooling (stride = kernel, no padding; the caller checks).
+#[backend_extension(Flex, Autodiff)]
+pub trait PoolOps: Backend {
+    /// `[N, C, H, W]` → `[N, C, H / kh, W / kw]`.
+    fn archnet_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self>;
+
+    /// The output and, per output, where its maximum sits (backend-specific encoding).
+    fn archnet_max_pool2d_with_indices(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+    ) -> (FloatTensor<Self>, IntTensor<Self>);
+
+    /// The input gradient from the output gradient and the indices of the forward pass.
+    fn archnet_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        output_grad: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// Input and output planes: `[N·C, H, W]` → `[N·C, H / kh, W / kw]`.
+struct Planes {
+    count: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+}
+
+impl Planes {
+    fn new(shape: &Shape, kernel: [usize; 2]) -> Planes {
+        let [n, c, h, w] = shape.dims();
+        Planes {
+            count: n * c,
+            input: [h, w],
+            output: [h / kernel[0], w / kernel[1]],
+        }
+    }
+}
+
+fn contiguous_values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(values) => values.into(),
+        None => tensor
+            .to_contiguous()
+            .as_slice::<f32>()
+            .unwrap()
+            .to_vec()
+            .into(),
+    }
+}
+
+/// Forward: maxima and, per output, the window position of its maximum (row-major in the window;
+/// the first of equal values, a NaN wins as in burn).
+fn pool_forward(x: &FlexTensor, kernel: [usize; 2]) -> (Vec<f32>, Vec<u8>, Shape) {
+    let p = Planes::new(&x.shape(), kernel);
+    let [h, w] = p.input;
+    let [oh, ow] = p.output;
+    let values = contiguous_values(x);
+    let mut out = vec![0.0f32; p.count * oh * ow];
+    let mut positions = vec![0u8; p.count * oh * ow];
+    out.par_chunks_mut(oh * ow)
+        .zip(positions.par_chunks_mut(oh * ow))
+        .zip(values.par_chunks(h * w))
+        .for_each(|((out, positions), plane)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
+                    let mut first = true;
+                    for ky in 0..kernel[0] {
+                        let row = &plane[(oy * kernel[0] + ky) * w + ox * kernel[1]..][..kernel[1]];
+                        for (kx, &v) in row.iter().enumerate() {
+                            if first || v > best || (v.is_nan() && !best.is_nan()) {
+                                (best, at, first) = (v, (ky * kernel[1] + kx) as u8, false);
+                            }
+                        }
+                    }
+                    out[oy * ow + ox] = best;
+                    positions[oy * ow + ox] = at;
+                }
+            }
+        });
+    let [n, c, _, _] = x.shape().dims();
+    (out, positions, Shape::from(vec![n, c, oh, ow]))
+}
+
+/// Backward: each input position gets the gradient of the window it is the maximum of, or 0.
+fn pool_backward(x_shape: &Shape, kernel: [usize; 2], grad: &[f32], positions: &[u8]) -> Vec<f32> {
+    let p = Planes::new(x_shape, kernel);
+    let [h, w] = p.input;
+    let [oh, ow] = p.output;
+    let mut dx = vec![0.0f32; p.count * h * w];
+    dx.par_chunks_mut(h * w)
+        .zip(grad.par_chunks(oh * ow).zip(positions.par_chunks(oh * ow)))
+        .for_each(|(plane, (grad, positions))| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let at = positions[oy * ow + ox] as usize;
+                    let (ky, kx) = (at / kernel[1], at % kernel[1]);
+                    plane[(oy * kernel[0] + ky) * w + ox * kernel[1] + kx] = grad[oy * ow + ox];
+                }
+            }
+        });
+    dx
+}
+
+impl PoolOps for Flex {
+    fn archnet_max_pool2d(x: FlexTensor, kernel: [usize; 2]) -> FlexTensor {
+        let (out, _, shape) = pool_forward(&x, kernel);
+        FlexTensor::from_data(TensorData::new(out, shape))
+    }
+
+    fn archnet_max_pool2d_with_indices(
+        x: FlexTensor,
+        kernel: [usize; 2],
+    ) -> (FlexTensor, FlexTensor) {
+        let (out, positions, shape) = pool_forward(&x, kernel);
+        (
+            FlexTensor::from_data(TensorData::new(out, shape.clone())),
+            FlexTensor::from_data(TensorData::new(positions, shape)),
+        )
+    }
+
+    fn archnet_max_pool2d_backward(
+        x: FlexTensor,
+        kernel: [usize; 2],
+        output_grad: FlexTensor,
+        indices: FlexTensor,
+    ) -> FlexTensor {
+        let grad = contiguous_values(&output_grad);
+        let positions = indices
+            .as_slice::<u8>()
+            .expect("indices from archnet_max_pool2d_with_indices");
+        let dx = pool_backward(&x.shape(), kernel, &grad, positions);
+        FlexTensor::from_data(TensorData::new(dx, x.shape()))
+    }
+}
+
+/// The backward step of the pooling: the input's node, its checkpointed value's shape and the
+/// window positions of the maxima.
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: Backend + PoolOps> Backward<B, 1> for MaxPoolBackward {
+    type State = (FloatTensor<B>, IntTensor<B>, [usize; 2]);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, indices, kernel) = ops.state;
+        if let Some(node) = node_x {
+            let dx = B::archnet_max_pool2d_backward(x, kernel, grad, indices);
+            grads.register::<B>(node.id, dx);
+        }
+    }
+}
+
+impl<B: Backend + PoolOps, C: CheckpointStrategy> PoolOps for Autodiff<B, C> {
+    fn archnet_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                let (out, indices) = B::archnet_max_pool2d_with_indices(x.clone(), kernel);
+                // The input is kept only for its shape; it is shared, not copied.
+                prep.finish((x, indices, kernel), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::archnet_max_pool2d(x.into_primitive(), kernel))
+            }
+        }
+    }
+
+    // Under autodiff (second-order use, which archnet never makes), burn's own pooling and its
+    // index format, consistently between the two.
+    fn archnet_max_pool2d_with_indices(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+    ) -> (FloatTensor<Self>, IntTensor<Self>) {
+        let MaxPool2dWithIndices { output, indices } =
+            <Self as ModuleOps<Self>>::max_pool2d_with_indices(
+                x,
+                kernel,
+                kernel,
+                [0, 0],
+                [1, 1],
+                false,
+                IntDType::I64,
+            );
+        (output, indices)
+    }
+
+    fn archnet_max_pool2d_backward(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        output_grad: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let MaxPool2dBackward { x_grad } =
+            <Self as ModuleOps<Self>>::max_pool2d_with_indices_backward(
+                x,
+                kernel,
+                kernel,
+                [0, 0],
+                [1, 1],
+                false,
+                output_grad,
+                indices,
+            );
+        x_grad
+    }
+}

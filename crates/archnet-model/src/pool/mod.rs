@@ -1,0 +1,80 @@
+//! archnet's max pooling for the CPU backend: non-overlapping windows (stride = kernel, no
+//! padding), what the cnn base model uses after each convolution.
+//!
+//! burn-flex's max pooling records a 64-bit flat index per output and its backward pass scatters
+//! gradients into a freshly zeroed input-sized buffer; with the convolutions sped up, the two took
+//! about a quarter of the cnn's training step (results/bench.md). Here the forward pass keeps a
+//! one-byte window position per output and the backward pass writes each window once, gradient at
+//! the maximum and zeros elsewhere, with no separate zeroing pass. Every other configuration,
+//! other backends and `ARCHNET_CONV=burn` run burn's pooling.
+
+mod backend;
+
+use burn::backend::{DType, Dispatch};
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::MaxPool2d;
+use burn::prelude::*;
+
+use crate::conv::{ConvImplementation, on_flex};
+pub use backend::PoolOps;
+
+/// `layer`'s forward pass, as [`MaxPool2d::forward`] computes it.
+pub fn forward(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = input.dims();
+    let kernel = layer.kernel_size;
+    let supported = ConvImplementation::current() == ConvImplementation::Archnet
+        && layer.stride == kernel
+        && layer.dilation == [1, 1]
+        && !layer.ceil_mode
+        && matches!(
+            layer.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        )
+        && kernel[0] * kernel[1] <= usize::from(u8::MAX) + 1
+        && h >= kernel[0]
+        && w >= kernel[1]
+        && input.dtype() == DType::F32;
+    let input = input.into_dispatch();
+    if !supported || !on_flex(&input) {
+        return layer.forward(Tensor::from_dispatch(input));
+    }
+    Tensor::from_dispatch(<Dispatch as PoolOps>::archnet_max_pool2d(input, kernel))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::{Distribution, TensorData};
+
+    /// Output and input gradient of ours and burn's, for windows that tile the input exactly
+    /// and ones that leave rows and columns uncovered.
+    #[test]
+    fn matches_burn_forward_and_gradient() {
+        let device = crate::device().autodiff();
+        for (shape, kernel) in [([2, 3, 8, 8], 2), ([3, 2, 7, 9], 2), ([1, 4, 9, 9], 3)] {
+            let layer = MaxPool2dConfig::new([kernel, kernel])
+                .with_strides([kernel, kernel])
+                .init();
+            let x = Tensor::<4>::random(shape, Distribution::Default, &device).require_grad();
+            let run = |ours: bool| {
+                let out = if ours {
+                    forward(&layer, x.clone())
+                } else {
+                    layer.forward(x.clone())
+                };
+                // A fixed weighting, so that both runs see the same output gradient.
+                let n = out.shape().num_elements();
+                let weights: Vec<f32> = (0..n).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+                let weighting =
+                    Tensor::<4>::from_data(TensorData::new(weights, out.shape()), &device);
+                let grads = (out.clone() * weighting).sum().backward();
+                (out.inner().into_data(), x.grad(&grads).unwrap().into_data())
+            };
+            let (out, dx) = run(true);
+            let (ref_out, ref_dx) = run(false);
+            assert_eq!(out, ref_out, "{shape:?} k{kernel}: outputs differ");
+            assert_eq!(dx, ref_dx, "{shape:?} k{kernel}: input gradients differ");
+        }
+    }
+}
