@@ -11,13 +11,17 @@ use archnet_model::conv::kernel::*;
 use std::time::Instant;
 /// (in channels, out channels, input size, kernel, stride, padding): paper-cifar key layers, the
 /// cnn's two layers, the keys' 2×2 halving convolution.
-const SHAPES: [(usize, usize, usize, usize, usize, usize); 6] = [
+const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
     (10, 30, 32, 3, 1, 1),
     (20, 20, 32, 3, 1, 1),
     (3, 10, 32, 3, 1, 1),
     (10, 32, 56, 3, 1, 1),
     (32, 64, 28, 3, 1, 1),
     (10, 10, 64, 2, 2, 0),
+    (64, 64, 56, 3, 1, 1),
+    (128, 128, 28, 3, 1, 1),
+    (256, 256, 14, 3, 1, 1),
+    (512, 512, 7, 3, 1, 1),
 ];
 
 fn main() {

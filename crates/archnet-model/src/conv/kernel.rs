@@ -26,6 +26,10 @@ use rayon::prelude::*;
 /// small enough that a group's buffers stay in cache-friendly sizes.
 const TARGET_GROUP_COLUMNS: usize = 512;
 
+/// The weight gradient's groups are wider: each group adds a whole `[C_out, K]` partial product,
+/// which for ResNet's 512-channel stage (K = 4,608) is as large as the group's own data.
+const WEIGHT_GRADIENT_GROUP_COLUMNS: usize = 2048;
+
 thread_local! {
     /// Each worker's `col` and side-by-side buffers, kept between calls: fresh multi-megabyte
     /// buffers every step cost page faults (the kernel zeroing pages showed in the profile).
@@ -90,9 +94,9 @@ impl ConvGeometry {
         self.in_channels * self.kernel[0] * self.kernel[1]
     }
 
-    /// Samples per group: enough to reach [`TARGET_GROUP_COLUMNS`] columns.
-    fn group_size(&self) -> usize {
-        TARGET_GROUP_COLUMNS
+    /// Samples per group: enough to reach `columns` columns.
+    fn group_size(&self, columns: usize) -> usize {
+        columns
             .div_ceil(self.out_pixels().max(1))
             .clamp(1, self.batch.max(1))
     }
@@ -324,7 +328,7 @@ fn matmul(
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let (k, p, co) = (g.col_rows(), g.out_pixels(), g.out_channels);
     let in_len = g.in_channels * g.in_pixels();
-    let group = g.group_size();
+    let group = g.group_size(TARGET_GROUP_COLUMNS);
     let parallelism = product_parallelism(g.batch.div_ceil(group));
     out.par_chunks_mut(group * co * p)
         .zip(x.par_chunks(group * in_len))
@@ -363,7 +367,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
 pub fn backward_input(g: &ConvGeometry, weight: &[f32], dy: &[f32], dx: &mut [f32]) {
     let (k, p, co) = (g.col_rows(), g.out_pixels(), g.out_channels);
     let in_len = g.in_channels * g.in_pixels();
-    let group = g.group_size();
+    let group = g.group_size(TARGET_GROUP_COLUMNS);
     let parallelism = product_parallelism(g.batch.div_ceil(group));
     dx.par_chunks_mut(group * in_len)
         .zip(dy.par_chunks(group * co * p))
@@ -413,7 +417,7 @@ pub fn backward_input(g: &ConvGeometry, weight: &[f32], dy: &[f32], dx: &mut [f3
 pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], dweight: &mut [f32]) {
     let (k, p, co) = (g.col_rows(), g.out_pixels(), g.out_channels);
     let in_len = g.in_channels * g.in_pixels();
-    let group = g.group_size();
+    let group = g.group_size(WEIGHT_GRADIENT_GROUP_COLUMNS);
     let groups = g.batch.div_ceil(group);
     let parallelism = product_parallelism(groups);
     let mut partials = vec![0.0f32; groups * co * k];

@@ -124,9 +124,15 @@ mod tests {
 
     /// Shapes that exercise every path of the kernel: one sample per group and several (small
     /// outputs), a partial last group, pointwise kernels, strides, no padding, dilation, 2×2
-    /// halving convolutions as in the keys' decoders, no bias as in ResNet.
+    /// halving convolutions as in the keys' decoders, no bias as in ResNet, weight gradients
+    /// below and from `GEMM_WEIGHT_GRADIENT_MIN_CHANNELS` output channels.
     fn cases() -> Vec<Case> {
         vec![
+            case([6, 3, 20, 20], 32, 3, 1),
+            Case {
+                bias: false,
+                ..case([3, 4, 6, 6], 33, 3, 2)
+            },
             case([3, 4, 9, 11], 5, 3, 1),
             case([5, 3, 4, 4], 6, 3, 1),
             case([7, 8, 7, 7], 16, 3, 2),
@@ -146,7 +152,7 @@ mod tests {
             },
             Case {
                 bias: false,
-                ..case([2, 2, 30, 30], 3, 3, 1)
+                ..case([5, 2, 30, 30], 3, 3, 1)
             },
         ]
     }
