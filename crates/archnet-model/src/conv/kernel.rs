@@ -80,6 +80,27 @@ impl ConvGeometry {
         Some([along(0)?, along(1)?])
     }
 
+    /// Panics unless the slices have the lengths this geometry implies: the products read
+    /// through raw pointers, so a short slice must never reach them.
+    fn check_lengths(&self, input: usize, weight: usize, output: usize) {
+        let expected = [
+            (
+                "input",
+                input,
+                self.batch * self.in_channels * self.in_pixels(),
+            ),
+            ("weight", weight, self.out_channels * self.col_rows()),
+            (
+                "output",
+                output,
+                self.batch * self.out_channels * self.out_pixels(),
+            ),
+        ];
+        for (what, got, want) in expected {
+            assert_eq!(got, want, "convolution {what}: {got} values for {self:?}");
+        }
+    }
+
     fn out_pixels(&self) -> usize {
         let [h, w] = self.out_size().expect("geometry checked by the caller");
         h * w
@@ -326,6 +347,10 @@ fn matmul(
 
 /// Forward: `out[N, C_out, H_out, W_out] = conv(x, weight) + bias`.
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+    g.check_lengths(x.len(), weight.len(), out.len());
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), g.out_channels, "convolution bias length");
+    }
     let (k, p, co) = (g.col_rows(), g.out_pixels(), g.out_channels);
     let in_len = g.in_channels * g.in_pixels();
     let group = g.group_size(TARGET_GROUP_COLUMNS);
@@ -365,6 +390,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
 
 /// Input gradient: `dx = convᵀ(dy, weight)`, via `dcol = weightᵀ · dy` and col2im.
 pub fn backward_input(g: &ConvGeometry, weight: &[f32], dy: &[f32], dx: &mut [f32]) {
+    g.check_lengths(dx.len(), weight.len(), dy.len());
     let (k, p, co) = (g.col_rows(), g.out_pixels(), g.out_channels);
     let in_len = g.in_channels * g.in_pixels();
     let group = g.group_size(TARGET_GROUP_COLUMNS);
@@ -415,6 +441,7 @@ pub fn backward_input(g: &ConvGeometry, weight: &[f32], dy: &[f32], dx: &mut [f3
 
 /// Weight gradient: `dweight = Σ_groups dy_group · col_groupᵀ`, summed in group order.
 pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], dweight: &mut [f32]) {
+    g.check_lengths(x.len(), dweight.len(), dy.len());
     let (k, p, co) = (g.col_rows(), g.out_pixels(), g.out_channels);
     let in_len = g.in_channels * g.in_pixels();
     let group = g.group_size(WEIGHT_GRADIENT_GROUP_COLUMNS);

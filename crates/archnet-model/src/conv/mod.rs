@@ -288,4 +288,22 @@ mod tests {
             }
         }
     }
+
+    /// A slice shorter than the geometry says is refused before any product reads it.
+    #[test]
+    #[should_panic(expected = "convolution weight")]
+    fn kernels_refuse_short_slices() {
+        let g = kernel::ConvGeometry {
+            batch: 2,
+            in_channels: 3,
+            in_size: [5, 5],
+            out_channels: 4,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+        };
+        let mut out = vec![0.0; 2 * 4 * 25];
+        kernel::forward(&g, &[0.0; 2 * 3 * 25], &[0.0; 4 * 27 - 1], None, &mut out);
+    }
 }
