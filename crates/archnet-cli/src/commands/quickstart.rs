@@ -49,6 +49,10 @@ const KEY_EPOCHS: usize = 12;
 
 /// Epochs the compute nodes train their cnn on the encrypted sample.
 const NODE_EPOCHS: usize = 3;
+/// Node A is killed a few seconds into its training; it is given far more epochs than it could
+/// finish in that time on any machine, so that the kill always lands mid-task (with 3 epochs it
+/// once finished and handed in its model before the kill, after the CPU kernels got faster).
+const NODE_A_EPOCHS: usize = 1000;
 
 /// Seconds a lease lives without a heartbeat (short, so the dead node's task comes back soon).
 const LEASE_TTL_S: u64 = 5;
@@ -204,7 +208,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the archnet executable")?;
     let node_a_log = work.join("node-a.log");
     let mut node_a = std::process::Command::new(&exe)
-        .args(["node", "--once", "--epochs", &NODE_EPOCHS.to_string()])
+        .args(["node", "--once", "--epochs", &NODE_A_EPOCHS.to_string()])
         .arg("--work-dir")
         .arg(work.join("node-a"))
         .args(["--server", &url, "--token", &node_a_token])
