@@ -26,9 +26,10 @@ pub trait PoolOps: Backend {
         kernel: [usize; 2],
     ) -> (FloatTensor<Self>, IntTensor<Self>);
 
-    /// The input gradient from the output gradient and the indices of the forward pass.
+    /// The input gradient (of shape `x_shape`) from the output gradient and the indices of the
+    /// forward pass.
     fn archnet_max_pool2d_backward(
-        x: FloatTensor<Self>,
+        x_shape: Shape,
         kernel: [usize; 2],
         output_grad: FloatTensor<Self>,
         indices: IntTensor<Self>,
@@ -137,7 +138,7 @@ impl PoolOps for Flex {
     }
 
     fn archnet_max_pool2d_backward(
-        x: FlexTensor,
+        x_shape: Shape,
         kernel: [usize; 2],
         output_grad: FlexTensor,
         indices: FlexTensor,
@@ -146,18 +147,19 @@ impl PoolOps for Flex {
         let positions = indices
             .as_slice::<u8>()
             .expect("indices from archnet_max_pool2d_with_indices");
-        let dx = pool_backward(&x.shape(), kernel, &grad, positions);
-        FlexTensor::from_data(TensorData::new(dx, x.shape()))
+        let dx = pool_backward(&x_shape, kernel, &grad, positions);
+        FlexTensor::from_data(TensorData::new(dx, x_shape))
     }
 }
 
-/// The backward step of the pooling: the input's node, its checkpointed value's shape and the
-/// window positions of the maxima.
+/// The backward step of the pooling; its state is the input's shape (not the input: the gradient
+/// needs no values, and keeping them would hold an activation for nothing) and the window
+/// positions of the maxima.
 #[derive(Debug)]
 struct MaxPoolBackward;
 
 impl<B: Backend + PoolOps> Backward<B, 1> for MaxPoolBackward {
-    type State = (FloatTensor<B>, IntTensor<B>, [usize; 2]);
+    type State = (Shape, IntTensor<B>, [usize; 2]);
 
     fn backward(
         self,
@@ -167,9 +169,9 @@ impl<B: Backend + PoolOps> Backward<B, 1> for MaxPoolBackward {
     ) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, indices, kernel) = ops.state;
+        let (x_shape, indices, kernel) = ops.state;
         if let Some(node) = node_x {
-            let dx = B::archnet_max_pool2d_backward(x, kernel, grad, indices);
+            let dx = B::archnet_max_pool2d_backward(x_shape, kernel, grad, indices);
             grads.register::<B>(node.id, dx);
         }
     }
@@ -184,9 +186,9 @@ impl<B: Backend + PoolOps, C: CheckpointStrategy> PoolOps for Autodiff<B, C> {
         {
             OpsKind::Tracked(prep) => {
                 let x = x.into_primitive();
-                let (out, indices) = B::archnet_max_pool2d_with_indices(x.clone(), kernel);
-                // The input is kept only for its shape; it is shared, not copied.
-                prep.finish((x, indices, kernel), out)
+                let shape = x.shape();
+                let (out, indices) = B::archnet_max_pool2d_with_indices(x, kernel);
+                prep.finish((shape, indices, kernel), out)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::archnet_max_pool2d(x.into_primitive(), kernel))
@@ -214,11 +216,18 @@ impl<B: Backend + PoolOps, C: CheckpointStrategy> PoolOps for Autodiff<B, C> {
     }
 
     fn archnet_max_pool2d_backward(
-        x: FloatTensor<Self>,
+        x_shape: Shape,
         kernel: [usize; 2],
         output_grad: FloatTensor<Self>,
         indices: IntTensor<Self>,
     ) -> FloatTensor<Self> {
+        // burn's backward takes the input only for its shape and device.
+        let device = output_grad.device();
+        let x = <Self as burn::backend::ops::FloatTensorOps<Self>>::float_zeros(
+            x_shape,
+            &device,
+            output_grad.dtype().into(),
+        );
         let MaxPool2dBackward { x_grad } =
             <Self as ModuleOps<Self>>::max_pool2d_with_indices_backward(
                 x,
