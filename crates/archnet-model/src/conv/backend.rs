@@ -92,7 +92,7 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Op
 }
 
 /// The tensor with its elements in row-major order (a copy only when it is a strided view).
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
+pub(crate) fn contiguous(tensor: FlexTensor) -> FlexTensor {
     if tensor.as_slice::<f32>().is_some() {
         tensor
     } else {
@@ -100,7 +100,8 @@ fn contiguous(tensor: FlexTensor) -> FlexTensor {
     }
 }
 
-fn values(tensor: &FlexTensor) -> &[f32] {
+/// The f32 values of a tensor made contiguous by [`contiguous`].
+pub(crate) fn values(tensor: &FlexTensor) -> &[f32] {
     tensor
         .as_slice::<f32>()
         .expect("made contiguous f32 by `contiguous`")
@@ -108,6 +109,21 @@ fn values(tensor: &FlexTensor) -> &[f32] {
 
 fn from_vec(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
+}
+
+/// One gradient kernel (`kernel::backward_input` or `kernel::backward_weight`: both read one
+/// forward operand and the output gradient) into a new tensor of shape `shape`.
+fn gradient(
+    g: &ConvGeometry,
+    kernel: fn(&ConvGeometry, &[f32], &[f32], &mut [f32]),
+    operand: FlexTensor,
+    output_grad: FlexTensor,
+    shape: Shape,
+) -> FlexTensor {
+    let (operand, dy) = (contiguous(operand), contiguous(output_grad));
+    let mut grad = vec![0.0; shape.num_elements()];
+    kernel(g, values(&operand), values(&dy), &mut grad);
+    FlexTensor::from_data(TensorData::new(grad, shape))
 }
 
 /// The forward pass on burn-flex, with or without a bias.
@@ -162,10 +178,7 @@ impl ConvOps for Flex {
         let Some(g) = geometry(&x, &weight, &options) else {
             return Flex::conv2d_x_backward(x, weight, output_grad, options);
         };
-        let (weight, dy) = (contiguous(weight), contiguous(output_grad));
-        let mut dx = vec![0.0; x.shape().num_elements()];
-        kernel::backward_input(&g, values(&weight), values(&dy), &mut dx);
-        from_vec(dx, x.shape().dims())
+        gradient(&g, kernel::backward_input, weight, output_grad, x.shape())
     }
 
     fn archnet_conv2d_weight_backward(
@@ -177,10 +190,7 @@ impl ConvOps for Flex {
         let Some(g) = geometry(&x, &weight, &options) else {
             return Flex::conv2d_weight_backward(x, weight, output_grad, options);
         };
-        let (x, dy) = (contiguous(x), contiguous(output_grad));
-        let mut dw = vec![0.0; weight.shape().num_elements()];
-        kernel::backward_weight(&g, values(&x), values(&dy), &mut dw);
-        from_vec(dw, weight.shape().dims())
+        gradient(&g, kernel::backward_weight, x, output_grad, weight.shape())
     }
 
     fn archnet_conv2d_bias_backward(

@@ -19,6 +19,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 pub use backend::ConvOps;
+pub(crate) use backend::{contiguous, values};
 
 /// Which convolution [`forward`] runs on the CPU backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,6 +14,8 @@ use burn::backend::{Backend, Flex, IntDType, TensorMetadata, backend_extension};
 use burn::tensor::{Shape, TensorData};
 use rayon::prelude::*;
 
+use crate::conv::{contiguous, values};
+
 /// Non-overlapping max pooling (stride = kernel, no padding; the caller checks).
 #[backend_extension(Flex, Autodiff)]
 pub trait PoolOps: Backend {
@@ -54,25 +56,14 @@ impl Planes {
     }
 }
 
-fn contiguous_values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(values) => values.into(),
-        None => tensor
-            .to_contiguous()
-            .as_slice::<f32>()
-            .unwrap()
-            .to_vec()
-            .into(),
-    }
-}
-
 /// Forward: maxima and, per output, the window position of its maximum (row-major in the window;
 /// the first of equal values, a NaN wins as in burn).
-fn pool_forward(x: &FlexTensor, kernel: [usize; 2]) -> (Vec<f32>, Vec<u8>, Shape) {
+fn pool_forward(x: FlexTensor, kernel: [usize; 2]) -> (Vec<f32>, Vec<u8>, Shape) {
     let p = Planes::new(&x.shape(), kernel);
     let [h, w] = p.input;
     let [oh, ow] = p.output;
-    let values = contiguous_values(x);
+    let x = contiguous(x);
+    let values = values(&x);
     let mut out = vec![0.0f32; p.count * oh * ow];
     let mut positions = vec![0u8; p.count * oh * ow];
     out.par_chunks_mut(oh * ow)
@@ -122,7 +113,7 @@ fn pool_backward(x_shape: &Shape, kernel: [usize; 2], grad: &[f32], positions: &
 
 impl PoolOps for Flex {
     fn archnet_max_pool2d(x: FlexTensor, kernel: [usize; 2]) -> FlexTensor {
-        let (out, _, shape) = pool_forward(&x, kernel);
+        let (out, _, shape) = pool_forward(x, kernel);
         FlexTensor::from_data(TensorData::new(out, shape))
     }
 
@@ -130,7 +121,7 @@ impl PoolOps for Flex {
         x: FlexTensor,
         kernel: [usize; 2],
     ) -> (FlexTensor, FlexTensor) {
-        let (out, positions, shape) = pool_forward(&x, kernel);
+        let (out, positions, shape) = pool_forward(x, kernel);
         (
             FlexTensor::from_data(TensorData::new(out, shape.clone())),
             FlexTensor::from_data(TensorData::new(positions, shape)),
@@ -143,11 +134,11 @@ impl PoolOps for Flex {
         output_grad: FlexTensor,
         indices: FlexTensor,
     ) -> FlexTensor {
-        let grad = contiguous_values(&output_grad);
+        let grad = contiguous(output_grad);
         let positions = indices
             .as_slice::<u8>()
             .expect("indices from archnet_max_pool2d_with_indices");
-        let dx = pool_backward(&x_shape, kernel, &grad, positions);
+        let dx = pool_backward(&x_shape, kernel, values(&grad), positions);
         FlexTensor::from_data(TensorData::new(dx, x_shape))
     }
 }
