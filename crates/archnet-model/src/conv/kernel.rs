@@ -215,7 +215,10 @@ fn col2im_add(g: &ConvGeometry, col: &[f32], block: &ColumnBlock, dx: &mut [f32]
                 let src = &col[row * block.ld + block.offset..][..oh * ow];
                 let shift = (kj * g.dilation[1]) as isize - g.padding[1] as isize;
                 let (lo, hi) = valid_columns(w, ow, g.stride[1], shift);
-                for oy in 0..oh {
+                // A kernel column that reads only padding adds nothing (and `first` below would
+                // point past the row).
+                let rows = if lo < hi { 0..oh } else { 0..0 };
+                for oy in rows {
                     let iy =
                         (oy * g.stride[0] + ki * g.dilation[0]) as isize - g.padding[0] as isize;
                     if iy < 0 || iy >= h as isize {
@@ -223,9 +226,6 @@ fn col2im_add(g: &ConvGeometry, col: &[f32], block: &ColumnBlock, dx: &mut [f32]
                     }
                     let dst = &mut plane[iy as usize * w..(iy as usize + 1) * w];
                     let src_row = &src[oy * ow..(oy + 1) * ow];
-                    if lo == hi {
-                        continue;
-                    }
                     let first = (lo as isize * g.stride[1] as isize + shift) as usize;
                     if g.stride[1] == 1 {
                         // Contiguous on both sides: a loop the compiler vectorises.
@@ -258,24 +258,27 @@ fn fill_group_col(g: &ConvGeometry, xs: &[f32], col: &mut [f32], group: usize) {
     }
 }
 
-/// Copies the group's `[C_out, P]` images side by side into `[C_out, group·P]` (or back).
-fn interleave(g: &ConvGeometry, per_sample: &[f32], side_by_side: &mut [f32], group: usize) {
+/// Where each `P`-long output row of a group sits in its two layouts: per sample
+/// (`[group, C_out, P]`) and side by side (`[C_out, group·P]`), as (per-sample start,
+/// side-by-side start) pairs.
+fn group_rows(g: &ConvGeometry, group: usize) -> impl Iterator<Item = (usize, usize)> {
     let (co, p) = (g.out_channels, g.out_pixels());
-    for s in 0..group {
-        for c in 0..co {
-            side_by_side[c * group * p + s * p..][..p]
-                .copy_from_slice(&per_sample[(s * co + c) * p..][..p]);
-        }
+    (0..group).flat_map(move |s| (0..co).map(move |c| ((s * co + c) * p, c * group * p + s * p)))
+}
+
+/// Copies the group's `[C_out, P]` images side by side into `[C_out, group·P]`.
+fn interleave(g: &ConvGeometry, per_sample: &[f32], side_by_side: &mut [f32], group: usize) {
+    let p = g.out_pixels();
+    for (from, to) in group_rows(g, group) {
+        side_by_side[to..][..p].copy_from_slice(&per_sample[from..][..p]);
     }
 }
 
+/// The inverse of [`interleave`].
 fn deinterleave(g: &ConvGeometry, side_by_side: &[f32], per_sample: &mut [f32], group: usize) {
-    let (co, p) = (g.out_channels, g.out_pixels());
-    for s in 0..group {
-        for c in 0..co {
-            per_sample[(s * co + c) * p..][..p]
-                .copy_from_slice(&side_by_side[c * group * p + s * p..][..p]);
-        }
+    let p = g.out_pixels();
+    for (to, from) in group_rows(g, group) {
+        per_sample[to..][..p].copy_from_slice(&side_by_side[from..][..p]);
     }
 }
 
