@@ -21,7 +21,8 @@ use burn::prelude::*;
 pub use backend::ConvOps;
 pub(crate) use backend::{contiguous, values};
 
-/// Which convolution [`forward`] runs on the CPU backend.
+/// Which convolution [`forward`] runs on the CPU backend (and which max pooling
+/// [`crate::pool::forward`] runs: the switch covers both kernels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvImplementation {
     /// [`kernel`]: im2col + one matrix product per group of samples (the default).

@@ -1,12 +1,12 @@
 //! archnet's max pooling for the CPU backend: non-overlapping windows (stride = kernel, no
 //! padding), what the cnn base model uses after each convolution.
 //!
-//! burn-flex's max pooling records a 64-bit flat index per output and its backward pass scatters
-//! gradients into a freshly zeroed input-sized buffer; with the convolutions sped up, the two took
-//! about a quarter of the cnn's training step (results/bench.md). Here the forward pass keeps a
-//! one-byte window position per output and the backward pass writes each window once, gradient at
-//! the maximum and zeros elsewhere, with no separate zeroing pass. Every other configuration,
-//! other backends and `ARCHNET_CONV=burn` run burn's pooling.
+//! burn-flex's max pooling records a 64-bit flat index per output and its backward pass adds each
+//! gradient onto its input position (read, add, write); with the convolutions sped up, the two
+//! took about a quarter of the cnn's training step (results/bench.md). Here the forward pass keeps
+//! a one-byte window position per output, and since windows do not overlap the backward pass
+//! stores each gradient into the zeroed input-sized buffer without reading it. Every other
+//! configuration, other backends and `ARCHNET_CONV=burn` run burn's pooling.
 
 mod backend;
 
