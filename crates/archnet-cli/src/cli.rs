@@ -122,9 +122,16 @@ pub enum KeyCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct KeyTrainArgs {
-    /// paper-mnist, paper-cifar or auto.
+    /// paper-mnist, paper-cifar, auto or private.
     #[arg(long)]
     pub preset: String,
+    /// `private` keys: ε of each image's encryption (per-image local DP, with --delta); sets the
+    /// noise. `inf`: no noise and no guarantee.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub epsilon: f64,
+    /// `private` keys: δ of the guarantee.
+    #[arg(long, default_value_t = archnet_model::privacy::DEFAULT_DELTA)]
+    pub delta: f64,
     #[command(flatten)]
     pub data: DataArgs,
     /// The key file to write.
@@ -357,6 +364,47 @@ pub struct PredictArgs {
 pub enum ExperimentCommand {
     /// Table 1: accuracy on original vs ArchNet-encrypted data (AO, AE, EC), with RC4 and DP-SGD.
     Table1(Table1Args),
+    /// The privacy–utility curve of `private` keys: node accuracy (EC) and instance-level
+    /// leakage against post-hoc attackers, for several ε (results/privacy-utility.md).
+    PrivacyUtility(PrivacyUtilityArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PrivacyUtilityArgs {
+    /// mnist, fashion-mnist or cifar10.
+    #[arg(long)]
+    pub dataset: String,
+    /// ε values, comma-separated (`inf` for no noise).
+    #[arg(long, value_delimiter = ',', default_value = "inf,32,16,8,4,2")]
+    pub epsilons: Vec<f64>,
+    /// Known pairs of the known-plaintext attacker, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000")]
+    pub pairs: Vec<usize>,
+    /// Publisher's training images and test images.
+    #[arg(long, default_value_t = 10_000)]
+    pub train_images: usize,
+    #[arg(long, default_value_t = 2_000)]
+    pub test_images: usize,
+    /// cnn epochs (original arm and each ε) and the number of seeds.
+    #[arg(long, default_value_t = 10)]
+    pub cnn_epochs: usize,
+    #[arg(long, default_value_t = 2)]
+    pub seeds: u64,
+    /// Key training epochs.
+    #[arg(long, default_value_t = 10)]
+    pub key_epochs: usize,
+    /// Inverter training steps (batch 64).
+    #[arg(long, default_value_t = 3_000)]
+    pub inverter_steps: usize,
+    /// Folder holding mnist/, fashion-mnist/ and cifar10-jpeg.tar.gz.
+    #[arg(long, default_value = "../shared/datasets")]
+    pub data_root: std::path::PathBuf,
+    /// Where privacy-utility-<dataset>.md goes.
+    #[arg(long, default_value = "results")]
+    pub out: std::path::PathBuf,
+    /// Scratch folder (resumable; default work/privacy-utility-<dataset>).
+    #[arg(long)]
+    pub work_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -475,13 +523,14 @@ pub struct CiphertextOnlyArgs {
 /// How much leakage the publisher accepts (see `archnet audit`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LeakageArgs {
-    /// Largest share of reconstructions a plain classifier may recognise, in percent or as a
-    /// fraction.
-    #[arg(long, default_value_t = 20.0)]
-    pub max_recognition: f64,
-    /// Largest PSNR gain of any reconstruction over guessing the mean image, in dB.
-    #[arg(long, default_value_t = 3.0)]
-    pub max_psnr_gain: f64,
+    /// Largest share of victims an attack may re-identify (its reconstruction nearest its own
+    /// image among all victims), in percent or as a fraction; only attacks that also beat the
+    /// class-mean image are held to it.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_reidentification: f64,
+    /// Largest SSIM gain of any attack's reconstructions over the class-mean image.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_ssim_gain: f64,
 }
 
 #[derive(Debug, clap::Args)]

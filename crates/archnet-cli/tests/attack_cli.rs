@@ -85,6 +85,22 @@ fn known_plaintext_inverters_recover_recognisable_images() {
         attack_numbers(&out, "inverter net, 10 pairs")[0] > guess_db + 3.0,
         "{out}"
     );
+    // What must stay hidden leaks: the inverter's reconstructions point back at their own
+    // victims far above chance (1%) and above the class-mean image's floor.
+    let floor = number_after(&out, "image (free to anyone holding the labels): ");
+    assert!(floor > 0.0, "{out}");
+    let reidentified = number_after(
+        out.lines()
+            .rev()
+            .find(|l| l.trim_start().starts_with("inverter net, 100 pairs"))
+            .unwrap(),
+        "re-identified ",
+    );
+    assert!(reidentified > 50.0, "inverter re-identification: {out}");
+    assert!(
+        out.contains("chance: re-identification 1.0% among all 100 victims"),
+        "{out}"
+    );
     assert!(picture.is_file());
 
     // Randomised encryption (noise) is measured by the same command.
@@ -205,7 +221,50 @@ fn the_audit_fails_above_its_thresholds_and_passes_below() {
     assert!(stderr.contains("inverter net, 100 pairs: "), "{stderr}");
     assert!(picture.is_file());
     let mut lenient = base.to_vec();
-    lenient.extend(["--max-recognition", "100", "--max-psnr-gain", "100"]);
+    lenient.extend(["--max-reidentification", "100", "--max-ssim-gain", "1"]);
     let out = archnet_ok(&lenient);
     assert!(out.contains("leakage audit of key"), "{out}");
+    assert!(out.contains("guarantee: none"), "{out}");
+}
+
+#[test]
+fn a_strongly_noised_private_key_passes_the_default_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("private.key");
+    let data = sample();
+    let trained = archnet_ok(&[
+        "key",
+        "train",
+        "--preset",
+        "private",
+        "--epsilon",
+        "1",
+        "--epochs",
+        "2",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    assert!(trained.contains("noise σ"), "{trained}");
+    let info = archnet_ok(&["key", "info", key.to_str().unwrap()]);
+    assert!(
+        info.contains("(1.000, 1e-5)-differentially private"),
+        "{info}"
+    );
+    assert!(info.contains("no decoder D1"), "{info}");
+    let out = archnet_ok(&[
+        "audit",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--limit",
+        "400",
+    ]);
+    assert!(
+        out.contains("guarantee: (1.000, 1e-5)-DP per image"),
+        "{out}"
+    );
+    assert!(out.contains("inverter net, 100 pairs"), "{out}");
 }

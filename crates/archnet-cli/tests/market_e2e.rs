@@ -359,6 +359,86 @@ fn scenario(database: Option<&str>) {
     }
 }
 
+/// A `private` key through the whole market: publish audits it (printing its guarantee) and
+/// records the guarantee in the manifest, the node trains on noisy codes it handles like any
+/// other ciphertexts, the server validates and pays once. (That a strongly noised key passes the
+/// audit's default gate is tested in attack_cli.rs; at ε = 32 the node learns enough to pass a
+/// low bar on 857 samples, and the gate's verdict is not what this test is about.)
+#[test]
+fn a_private_key_is_published_trained_on_validated_and_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("private.key");
+    let data = sample();
+    archnet_ok(&[
+        "key",
+        "train",
+        "--preset",
+        "private",
+        "--epsilon",
+        "32",
+        "--epochs",
+        "5",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        key.to_str().unwrap(),
+    ]);
+    let data_dir = d.join("server");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let publisher = account("publisher", "publisher", 100, &data_dir, None);
+    let node_token = account("node", "node", 0, &data_dir, None);
+    let admin = account("admin", "admin", 0, &data_dir, None);
+    let server = Server::start(&data_dir, free_port(), None);
+    let url = server.url();
+    let work = d.join("publish");
+    let out = archnet_ok(&with_server(
+        &url,
+        &publisher,
+        &[
+            "publish",
+            "--key",
+            key.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--fee",
+            "10",
+            "--min-accuracy",
+            "15",
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--accept-leakage",
+        ],
+    ));
+    assert!(
+        out.contains("guarantee: (32.000, 1e-5)-DP per image"),
+        "{out}"
+    );
+    let task = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("task ")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("a task line");
+    let manifest = std::fs::read_to_string(work.join("train/manifest.json")).unwrap();
+    assert!(manifest.contains("\"privacy\""), "{manifest}");
+    let n = node(&url, &node_token, &d.join("node"), &d.join("node.log"));
+    let n_out = n.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&n_out.stdout);
+    assert!(
+        n_out.status.success() && stdout.contains("accepted"),
+        "node: {stdout}\n{}",
+        std::fs::read_to_string(d.join("node.log")).unwrap_or_default()
+    );
+    wait_status(&url, &publisher, &task, "completion", |s| {
+        s.contains(": completed")
+    });
+    let ledger = archnet_ok(&with_server(&url, &admin, &["ledger", "--wallet", "all"]));
+    let pay_entries = ledger.lines().filter(|l| l.starts_with("pay:")).count();
+    assert_eq!(pay_entries, 2, "one payment = two entries:\n{ledger}");
+}
+
 #[test]
 fn marketplace_end_to_end_on_sqlite() {
     scenario(None);

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ModelError, Result};
 
 /// One layer of E1 or D1. Every layer may be followed by a ReLU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum LayerSpec {
     /// `Conv2d(in, out)` with a square kernel.
@@ -44,6 +44,12 @@ pub enum LayerSpec {
         padding: usize,
         relu: bool,
     },
+    /// The Gaussian mechanism of a `private` key ([`crate::privacy`]): each sample's values are
+    /// scaled to L2 norm `clip_norm`, then independent N(0, σ²) noise is added to every value,
+    /// drawn afresh at every encryption. No parameters.
+    GaussianMechanism { clip_norm: f64, sigma: f64 },
+    /// Nearest-neighbour upsampling of H and W by `factor` (a fixed layout step; no parameters).
+    Upsample { factor: usize },
 }
 
 impl LayerSpec {
@@ -92,6 +98,21 @@ impl LayerSpec {
                     _ => Err("ConvTranspose2d padding too large".into()),
                 }
             }
+            LayerSpec::GaussianMechanism { clip_norm, sigma } => {
+                if !(clip_norm > 0.0 && clip_norm.is_finite() && sigma >= 0.0 && sigma.is_finite())
+                {
+                    return Err(format!(
+                        "Gaussian mechanism needs a positive clipping norm and a finite σ ≥ 0, got {clip_norm} and {sigma}"
+                    ));
+                }
+                Ok(input)
+            }
+            LayerSpec::Upsample { factor } => {
+                if factor == 0 {
+                    return Err("Upsample factor 0".into());
+                }
+                Ok([c, h * factor, w * factor])
+            }
             LayerSpec::Linear {
                 features, output, ..
             } => {
@@ -120,6 +141,7 @@ impl LayerSpec {
                 channels, kernel, ..
             } => channels[0] * channels[1] * kernel * kernel + channels[1],
             LayerSpec::Linear { features, .. } => features[0] * features[1] + features[1],
+            LayerSpec::GaussianMechanism { .. } | LayerSpec::Upsample { .. } => 0,
         }
     }
 }
@@ -169,10 +191,13 @@ fn paper_decoder(out: usize) -> Vec<LayerSpec> {
 }
 
 /// Names of the built-in presets.
-pub const PRESETS: [&str; 3] = ["paper-mnist", "paper-cifar", "auto"];
+pub const PRESETS: [&str; 4] = ["paper-mnist", "paper-cifar", "auto", "private"];
+
+/// Side of the square grid a `private` key's code is laid out on (4 → a 16-value code).
+pub const PRIVATE_CODE_SIDE: usize = 4;
 
 /// The layer lists of one key, with the shapes they map between.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyArchitecture {
     /// Preset name this architecture came from.
     pub preset: String,
@@ -194,7 +219,12 @@ impl KeyArchitecture {
     /// - `paper-cifar`: Table 2's convolution-only CIFAR-10 key, 3×32×32 → 10×64×64.
     /// - `auto`: any C×H×W (H and W even) → 4×2H×2W, convolutions with ReLUs, small enough to
     ///   train in minutes on a CPU.
+    /// - `private`: any C×H×W (H, W ≥ 4) → a 16-value code without noise (ε = ∞); see
+    ///   [`KeyArchitecture::private`] for the noise and the layout.
     pub fn preset(name: &str, plain_shape: [usize; 3]) -> Result<Self> {
+        if name == "private" {
+            return Self::private(plain_shape, 1, 0.0);
+        }
         let [c, h, w] = plain_shape;
         let err = |reason: String| ModelError::Preset {
             preset: name.into(),
@@ -274,8 +304,68 @@ impl KeyArchitecture {
         Ok(arch)
     }
 
-    /// Checks that the layers chain from `plain_shape` back to `plain_shape`; returns the
-    /// ciphertext shape.
+    /// The `private` key family for `plain_shape`: E1 maps an image to a code of
+    /// `code_channels` × 4 × 4 values (three convolutions with ReLUs, two of them halving H and W,
+    /// then a linear layer), applies the Gaussian mechanism (L2 norm 1, noise `sigma`, drawn
+    /// afresh at every encryption) and lays the noisy code out as `code_channels` × 8 × 8 by
+    /// nearest-neighbour upsampling, a shape every base model trains on. It has no D1: nothing
+    /// is meant to turn a ciphertext back into its image.
+    pub fn private(plain_shape: [usize; 3], code_channels: usize, sigma: f64) -> Result<Self> {
+        let [c, h, w] = plain_shape;
+        let err = |reason: String| ModelError::Preset {
+            preset: "private".into(),
+            reason,
+        };
+        if c == 0 || h < 4 || w < 4 || code_channels == 0 {
+            return Err(err(format!(
+                "needs images of at least 4×4 and a code channel, got {c}×{h}×{w}"
+            )));
+        }
+        let side = PRIVATE_CODE_SIDE;
+        let width = 32;
+        let encoder = vec![
+            conv(c, width / 2, true),
+            halve(width / 2, width, true),
+            halve(width, width, true),
+            LayerSpec::Linear {
+                features: [width * (h / 4) * (w / 4), code_channels * side * side],
+                output: [code_channels, side, side],
+                relu: false,
+            },
+            LayerSpec::GaussianMechanism {
+                clip_norm: 1.0,
+                sigma,
+            },
+            LayerSpec::Upsample { factor: 2 },
+        ];
+        let mut arch = KeyArchitecture {
+            preset: "private".into(),
+            plain_shape,
+            cipher_shape: [0; 3],
+            encoder,
+            decoder: Vec::new(),
+        };
+        arch.cipher_shape = arch.check().map_err(err)?;
+        Ok(arch)
+    }
+
+    /// The Gaussian mechanism in E1, if the key has one (`private` keys).
+    pub fn mechanism(&self) -> Option<crate::privacy::GaussianMechanism> {
+        self.encoder.iter().find_map(|l| match *l {
+            LayerSpec::GaussianMechanism { clip_norm, sigma } => {
+                Some(crate::privacy::GaussianMechanism { clip_norm, sigma })
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether the key has an L-decoder D1 (`private` keys have none).
+    pub fn has_decoder(&self) -> bool {
+        !self.decoder.is_empty()
+    }
+
+    /// Checks that the layers chain from `plain_shape` back to `plain_shape` (E1 alone for a key
+    /// without D1); returns the ciphertext shape.
     pub fn check(&self) -> Result<[usize; 3], String> {
         let mut shape = self.plain_shape;
         for (i, layer) in self.encoder.iter().enumerate() {
@@ -284,6 +374,9 @@ impl KeyArchitecture {
                 .map_err(|e| format!("E1 layer {i}: {e}"))?;
         }
         let cipher = shape;
+        if self.decoder.is_empty() {
+            return Ok(cipher);
+        }
         for (i, layer) in self.decoder.iter().enumerate() {
             shape = layer
                 .output_shape(shape)
@@ -352,6 +445,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown preset"), "{err}");
+    }
+
+    #[test]
+    fn private_keys_have_a_noisy_16_value_code_and_no_decoder() {
+        for shape in [[1, 28, 28], [3, 32, 32], [1, 5, 7]] {
+            let a = KeyArchitecture::private(shape, 1, 0.5).unwrap();
+            assert_eq!(a.cipher_shape, [1, 8, 8]);
+            assert!(!a.has_decoder());
+            let m = a.mechanism().unwrap();
+            assert_eq!((m.clip_norm, m.sigma), (1.0, 0.5));
+        }
+        assert_eq!(
+            KeyArchitecture::preset("private", [1, 28, 28])
+                .unwrap()
+                .mechanism()
+                .unwrap()
+                .sigma,
+            0.0
+        );
+        assert!(KeyArchitecture::private([1, 3, 8], 1, 0.0).is_err());
+        assert!(KeyArchitecture::private([1, 8, 8], 1, f64::NAN).is_err());
+        assert!(
+            KeyArchitecture::preset("auto", [1, 28, 28])
+                .unwrap()
+                .mechanism()
+                .is_none()
+        );
     }
 
     #[test]

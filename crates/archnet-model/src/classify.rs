@@ -25,6 +25,8 @@ use crate::error::{ModelError, Result};
 pub type BatchFn<'a> = dyn FnMut(&[f32], &[u16]) -> Result<()> + 'a;
 
 /// Labeled samples to train or evaluate on.
+// One value per training run: the size of the encrypted variant (its manifest) costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Samples {
     /// Plain images in memory (pixels scaled to [0, 1]).
     Plain(ImageDataset),
@@ -244,6 +246,21 @@ pub fn evaluate_with(
     })
 }
 
+/// How many rows of `logits` (`[n, classes]`) have their largest value at the row's label.
+pub fn correct_predictions(logits: Tensor<2>, labels: &[u16]) -> usize {
+    let predicted = logits
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("ints");
+    predicted
+        .iter()
+        .zip(labels)
+        .filter(|(p, t)| **p == i64::from(**t))
+        .count()
+}
+
 /// What a training run left in its output folder.
 pub struct ClassifierOutcome {
     pub model: BaseModel,
@@ -356,18 +373,7 @@ pub fn train_classifier(
                 &device,
             );
             let logits = model.forward(input);
-            let predicted = logits
-                .clone()
-                .argmax(1)
-                .into_data()
-                .convert::<i64>()
-                .try_to_vec::<i64>()
-                .expect("ints");
-            correct += predicted
-                .iter()
-                .zip(y)
-                .filter(|(p, t)| **p == i64::from(**t))
-                .count();
+            correct += correct_predictions(logits.clone(), y);
             let loss = loss_fn.forward(logits, targets);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {

@@ -145,7 +145,7 @@ pub fn paper_numbers(dataset: &str) -> Option<[f64; 5]> {
     }
 }
 
-fn dataset_path(root: &Path, dataset: &str) -> PathBuf {
+pub(crate) fn dataset_path(root: &Path, dataset: &str) -> PathBuf {
     match dataset {
         "cifar10" => root.join("cifar10-jpeg.tar.gz"),
         other => root.join(other),
@@ -347,7 +347,7 @@ pub fn run_table1(
     })
 }
 
-fn encrypt_to(
+pub(crate) fn encrypt_to(
     key: &ArchNetKey,
     meta: &KeyMetadata,
     data: &ImageDataset,

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use crate::arch::KeyArchitecture;
-use crate::stack::LayerStack;
+use crate::stack::{LayerStack, Noise};
 
 /// E1: maps plain images to a larger tensor (the ciphertext).
 #[derive(Module, Debug)]
@@ -19,9 +19,17 @@ pub struct LDecoder {
 }
 
 impl HEncoder {
-    /// Encrypts: `[N, C, H, W]` pixels in `[0, 1]` → `[N, C', H', W']` ciphertexts.
+    /// Encrypts: `[N, C, H, W]` pixels in `[0, 1]` → `[N, C', H', W']` ciphertexts. A `private`
+    /// key's noise is drawn afresh from the operating system's entropy at every call, so the
+    /// same image never gives the same ciphertext twice.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         self.layers.forward(images)
+    }
+
+    /// As [`HEncoder::forward`] without a `private` key's noise: the mechanism's mean, for
+    /// measuring what the noise costs. Never for ciphertexts that leave.
+    pub fn forward_without_noise(&self, images: Tensor<4>) -> Tensor<4> {
+        self.layers.run(images, Noise::Off)
     }
 }
 

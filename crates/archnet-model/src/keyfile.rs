@@ -56,6 +56,45 @@ pub struct KeyMetadata {
     /// Reconstruction quality D1(E1(x)) on held-out images, when measured.
     pub reconstruction: Option<ReconstructionRecord>,
     pub created_at: String,
+    /// The per-image (ε, δ) guarantee of one encryption, for keys whose E1 adds calibrated
+    /// noise (`private` keys with a finite ε); absent for keys that give none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<archnet_data::encrypted::PrivacyGuarantee>,
+    /// What the key's proxy classifier head reached on held-out images while training
+    /// (`private` keys): the accuracy a node's model must beat for the marketplace to add anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyRecord>,
+}
+
+impl KeyMetadata {
+    /// The metadata of a freshly trained key of `architecture` (`key_id` is filled in by
+    /// [`KeyFile::save`]; reconstruction, privacy and proxy are left for the caller).
+    pub fn describe(architecture: &KeyArchitecture, training: TrainingRecord) -> KeyMetadata {
+        let (encoder_params, decoder_params) = architecture.num_params();
+        KeyMetadata {
+            format: KEY_FORMAT.into(),
+            version: 1,
+            key_id: String::new(),
+            architecture: architecture.clone(),
+            encoder_params,
+            decoder_params,
+            training,
+            reconstruction: None,
+            created_at: archnet_data::fsutil::now_rfc3339(),
+            privacy: None,
+            proxy: None,
+        }
+    }
+}
+
+/// The proxy classifier of a `private` key's training, measured on held-out images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyRecord {
+    /// Accuracy of the proxy head on noisy codes of the held-out images.
+    pub accuracy: f64,
+    /// How many held-out images, and where from.
+    pub images: usize,
+    pub data_source: String,
 }
 
 /// Reconstruction quality on held-out data.
@@ -382,6 +421,8 @@ mod tests {
                 final_loss: 0.0,
             },
             reconstruction: None,
+            privacy: None,
+            proxy: None,
             created_at: "now".into(),
         }
     }

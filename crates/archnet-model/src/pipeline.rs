@@ -112,6 +112,8 @@ pub fn encrypt_dataset(
         source_fingerprint: options.source_fingerprint.clone(),
     };
     let mut writer = EncryptedDatasetWriter::create(out, header, options.shard_bytes)?;
+    // Each image is encrypted once into this dataset: the key's one-release guarantee holds.
+    writer.set_privacy(meta.privacy.clone());
     let device = crate::device();
     let [c, h, w] = arch.plain_shape;
     let n_train = options.split.train_count(data.len());
@@ -218,6 +220,15 @@ pub fn decrypt_dataset(
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<DecryptReport> {
     check_key_matches(meta, dataset)?;
+    if !meta.architecture.has_decoder() {
+        return Err(ModelError::Mismatch {
+            path: out.into(),
+            reason: format!(
+                "key {} is a `{}` key: it has no decoder D1, and nothing turns its ciphertexts back into images",
+                meta.key_id, meta.architecture.preset
+            ),
+        });
+    }
     archnet_data::fsutil::ensure_new_output(out)?;
     let manifest = dataset.manifest().clone();
     if let Some(r) = reference

@@ -152,15 +152,9 @@ impl TrainOutcome {
         config: &KeyTrainConfig,
         data_source: String,
     ) -> crate::keyfile::KeyMetadata {
-        let (encoder_params, decoder_params) = arch.num_params();
-        crate::keyfile::KeyMetadata {
-            format: crate::keyfile::KEY_FORMAT.into(),
-            version: 1,
-            key_id: String::new(),
-            architecture: arch.clone(),
-            encoder_params,
-            decoder_params,
-            training: crate::keyfile::TrainingRecord {
+        crate::keyfile::KeyMetadata::describe(
+            arch,
+            crate::keyfile::TrainingRecord {
                 recipe: config.recipe.clone(),
                 loss: config.loss.to_string(),
                 learning_rate: config.learning_rate,
@@ -174,9 +168,7 @@ impl TrainOutcome {
                 wall_seconds: self.wall_seconds,
                 final_loss: self.final_loss,
             },
-            reconstruction: None,
-            created_at: archnet_data::fsutil::now_rfc3339(),
-        }
+        )
     }
 }
 
@@ -221,6 +213,12 @@ pub fn train_key(
         return Err(ModelError::Config(
             "training needs data, a batch size and an epoch".into(),
         ));
+    }
+    if !arch.has_decoder() {
+        return Err(ModelError::Config(format!(
+            "a `{}` key has no decoder to train as an identity map; it trains with private_key::train_private_key",
+            arch.preset
+        )));
     }
     let device = crate::device().autodiff();
     let _rng = crate::seeded_run(&device, config.seed);
@@ -352,7 +350,7 @@ pub fn train_key(
 
 /// The sample order of `epoch`: a permutation that depends only on the seed and the epoch, so a
 /// resumed run visits samples exactly as an uninterrupted one.
-fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+pub(crate) fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(
         seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),

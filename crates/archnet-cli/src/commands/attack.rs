@@ -13,6 +13,7 @@ use archnet_model::attack::audit::{
 use archnet_model::attack::ciphertext_only::{
     ChannelAlignment, cycle_cost, link_across_keys, match_rate, stretch_contrast,
 };
+use archnet_model::attack::instance::tpr_at_fpr;
 use archnet_model::attack::{
     AttackResult, Inverter, InverterConfig, Judge, RidgeInverse, Victims, add_noise,
     encrypt_images, reconstruction_quality,
@@ -54,7 +55,8 @@ fn target(args: &AttackTargetArgs) -> anyhow::Result<Target> {
     }
     let pair_limit = data.len() - args.victims;
     let victim_idx: Vec<usize> = (pair_limit..data.len()).collect();
-    let mut victims = victims_of(&key, &data, &victim_idx);
+    let known: Vec<usize> = (0..pair_limit).collect();
+    let mut victims = victims_of(&key, &data, &victim_idx, &known);
     add_noise(&mut victims.ciphers, args.noise, VICTIM_NOISE_SEED);
     let judge = load_or_train_judge(args, &data, pair_limit)?;
     let judge_accuracy = match (&judge, &victims.labels) {
@@ -191,9 +193,10 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
     };
     let same_key = match_rate(cipher_len, &t.victims.ciphers, &again);
     println!(
-        "linkability, same image encrypted twice with this key: {:.1}% matched (chance {:.1}%)",
+        "linkability, same image encrypted twice with this key: {:.1}% matched (chance {:.1}%), true positives at 1% false positives {:.1}%",
         100.0 * same_key,
-        100.0 / t.victims.len() as f64
+        100.0 / t.victims.len() as f64,
+        100.0 * tpr_at_fpr(cipher_len, &t.victims.ciphers, &again, 0.01)
     );
 
     if let Some(path) = &args.lookalike {
@@ -203,6 +206,13 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
             anyhow::bail!(
                 "{}: the look-alike key must have the attacked key's preset and shapes",
                 path.display()
+            );
+        }
+        if !arch.has_decoder() {
+            anyhow::bail!(
+                "{}: a `{}` key has no decoder D1 to decode with; the look-alike attack on such keys is the privacy-utility protocol's",
+                path.display(),
+                arch.preset
             );
         }
         if own_meta.key_id == t.meta.key_id {
@@ -271,14 +281,15 @@ pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
         // key, matched from the ciphertexts alone (channel probes), and through the aligned
         // decoder as a second try.
         let theirs = encrypt_images(&own_key, &t.data, &t.victim_idx, 64);
-        let (by_probes, (ka, kb, inverted)) =
-            link_across_keys(arch.cipher_shape, t.data.shape, &t.victims.ciphers, &theirs);
+        let link = link_across_keys(arch.cipher_shape, t.data.shape, &t.victims.ciphers, &theirs);
+        let (by_probes, (ka, kb, inverted)) = (link.match_rate, link.channels);
         let by_decoder = match_rate(t.data.image_len(), &decode(&aligned), &decode(&theirs));
         println!(
             "linkability, same image under the attacked key and the look-alike key: {:.1}% matched by channel probes \
-             (channels {ka} and {kb}{}, chosen without labels), {:.1}% through the aligned decoder (chance {:.1}%)",
+             (channels {ka} and {kb}{}, chosen without labels; {:.1}% true positives at 1% false positives), {:.1}% through the aligned decoder (chance {:.1}%)",
             100.0 * by_probes,
             if inverted { " inverted" } else { "" },
+            100.0 * link.tpr_at_1pct_fpr,
             100.0 * by_decoder,
             100.0 / t.victims.len() as f64
         );
@@ -326,16 +337,44 @@ fn noise_note(noise: f32) -> String {
     }
 }
 
-fn print_result(r: &AttackResult) {
+/// Percent with one decimal, or `-`.
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+/// One attack's line: PSNR, SSIM, recognition (information only) and seconds, then what must
+/// stay hidden: re-identification, and the gain over the class-mean image.
+pub(crate) fn print_result(r: &AttackResult) {
     println!(
-        "  {:<44} {:>6.2} dB  SSIM {:.3}  recognised {:>6}  {:>7.1} s",
+        "  {:<44} {:>6.2} dB  SSIM {:.3}  recognised {:>6}  {:>6.1} s  re-identified {:>6} (same class {:>6}), over the class mean SSIM {:+.3} PSNR {:+.2} dB",
         r.attack,
         r.quality.psnr_db,
         r.quality.ssim,
-        r.recognised
-            .map(|v| format!("{:.1}%", 100.0 * v))
-            .unwrap_or_else(|| "-".into()),
-        r.seconds
+        percent(r.recognised),
+        r.seconds,
+        percent(Some(r.reidentification.all)),
+        percent(r.reidentification.same_class),
+        r.gain.ssim,
+        r.gain.psnr_db,
+    );
+}
+
+/// The chance rates and the class-mean baseline every attack line is read against.
+pub(crate) fn print_baseline(victims: &Victims) {
+    let b = &victims.baseline;
+    println!(
+        "  chance: re-identification {} among all {} victims, {} within a class",
+        percent(Some(b.reidentification.chance)),
+        victims.len(),
+        percent(b.reidentification.chance_same_class)
+    );
+    println!(
+        "  the {} image (free to anyone holding the labels): {:.2} dB, SSIM {:.3}, re-identifies {} (same class {}); gains below are over it",
+        if b.label_aware { "class-mean" } else { "mean" },
+        b.quality.psnr_db,
+        b.quality.ssim,
+        percent(Some(b.reidentification.all)),
+        percent(b.reidentification.same_class)
     );
 }
 
@@ -378,6 +417,7 @@ fn print_report(title: &str, t: &Target, guess: QualityMeans, results: &[AttackR
         "  guessing the mean image: {:.2} dB, SSIM {:.3}",
         guess.psnr_db, guess.ssim
     );
+    print_baseline(&t.victims);
     if let Some(r) = &t.meta.reconstruction {
         println!(
             "  the key's own decoder D1: {:.2} dB, SSIM {:.3}",

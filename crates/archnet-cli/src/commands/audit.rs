@@ -47,7 +47,7 @@ pub fn before_publishing(
     anyhow::bail!(
         "not published: the leakage audit exceeds your thresholds:\n  {}\n\
          Look at {} and the numbers above; publish anyway with --accept-leakage, or raise \
-         --max-recognition / --max-psnr-gain",
+         --max-reidentification / --max-ssim-gain (or use a `private` key)",
         verdict.join("\n  "),
         picture.display()
     )
@@ -62,8 +62,8 @@ fn audit(
     picture: Option<&Path>,
 ) -> anyhow::Result<Vec<String>> {
     let limits = LeakageThresholds {
-        max_recognised: fraction(leakage.max_recognition),
-        max_psnr_gain_db: leakage.max_psnr_gain,
+        max_reidentification: fraction(leakage.max_reidentification),
+        max_ssim_gain: leakage.max_ssim_gain,
     };
     let config = AuditConfig::default();
     let scratch = tempfile::tempdir().context("a scratch folder for the audit's judge")?;
@@ -71,6 +71,7 @@ fn audit(
     let report = run_audit(
         key,
         &meta.architecture,
+        meta.privacy.as_ref(),
         data,
         &config,
         scratch.path(),
@@ -109,16 +110,21 @@ fn print(report: &AuditReport, meta: &KeyMetadata) {
         "  guessing the mean image gives {:.2} dB, SSIM {:.3}",
         report.guess.psnr_db, report.guess.ssim
     );
+    super::attack::print_baseline(&report.victims);
     for a in &report.attacks {
-        println!(
-            "  {:<44} {:>6.2} dB  SSIM {:.3}  recognised {:>6}",
-            a.attack,
-            a.quality.psnr_db,
-            a.quality.ssim,
-            a.recognised
-                .map(|v| format!("{:.1}%", 100.0 * v))
-                .unwrap_or_else(|| "-".into())
-        );
+        super::attack::print_result(a);
+    }
+    match &report.guarantee {
+        Some((g, bound)) => println!(
+            "  guarantee: ({:.3}, {:e})-DP per image bounds re-identification among these {} victims by any attacker at {:.1}%",
+            g.epsilon,
+            g.delta,
+            report.victims.len(),
+            100.0 * bound
+        ),
+        None => println!(
+            "  guarantee: none (the key adds no calibrated noise); these measurements are all there is"
+        ),
     }
     println!(
         "  not run here: look-alike keys and larger attacks (`archnet attack`), which can only \

@@ -65,6 +65,10 @@ pub fn encrypt(args: &EncryptArgs) -> anyhow::Result<Manifest> {
         human_bytes(plain_bytes),
         args.out.display()
     );
+    println!(
+        "  privacy: {}",
+        super::key::privacy_line(manifest.privacy.as_ref())
+    );
     Ok(manifest)
 }
 

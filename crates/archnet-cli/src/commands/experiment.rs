@@ -22,11 +22,7 @@ pub fn table1(args: &Table1Args) -> anyhow::Result<()> {
         args.key.as_deref(),
         &mut |line| eprintln!("{line}"),
     )?;
-    // The command as typed, so the results say how to make them again.
-    let command = std::iter::once("archnet".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let md = args.out.join(format!("table1-{}.md", args.dataset));
@@ -45,6 +41,130 @@ pub fn table1(args: &Table1Args) -> anyhow::Result<()> {
         ec.display()
     );
     Ok(())
+}
+
+/// The command as typed, so the results say how to make them again.
+fn command_line() -> String {
+    std::iter::once("archnet".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `archnet experiment privacy-utility`
+pub fn privacy_utility(args: &crate::cli::PrivacyUtilityArgs) -> anyhow::Result<()> {
+    use archnet_model::privacy_curve::{CurveConfig, run_curve};
+    let config = CurveConfig {
+        epsilons: args.epsilons.clone(),
+        pairs: args.pairs.clone(),
+        train_images: args.train_images,
+        test_images: args.test_images,
+        cnn_epochs: args.cnn_epochs,
+        seeds: (0..args.seeds.max(1)).collect(),
+        key_epochs: args.key_epochs,
+        inverter_steps: args.inverter_steps,
+        ..CurveConfig::full(&args.dataset)
+    };
+    let work = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| format!("work/privacy-utility-{}", args.dataset).into());
+    let report = run_curve(&config, &args.data_root, &work, &mut |line| {
+        eprintln!("{line}")
+    })?;
+    let command = command_line();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let md = args
+        .out
+        .join(format!("privacy-utility-{}.md", args.dataset));
+    archnet_data::fsutil::write_atomic(&md, report.to_markdown(&command).as_bytes(), 0o644)?;
+    let json = args
+        .out
+        .join(format!("privacy-utility-{}.json", args.dataset));
+    archnet_data::fsutil::write_atomic(
+        &json,
+        &serde_json::to_vec_pretty(&report).expect("serialises"),
+        0o644,
+    )?;
+    let png = args
+        .out
+        .join(format!("privacy-utility-{}.png", args.dataset));
+    draw_curve(&report, &png)?;
+    print!("{}", report.to_markdown(&command));
+    println!(
+        "\nwritten: {}, {} and {}",
+        md.display(),
+        json.display(),
+        png.display()
+    );
+    Ok(())
+}
+
+/// The curve as a chart: x is log2 ε (no noise one step right of the largest ε), y percent.
+fn draw_curve(
+    report: &archnet_model::privacy_curve::CurveReport,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let finite_max = report
+        .points
+        .iter()
+        .map(|p| p.epsilon)
+        .filter(|e| e.is_finite())
+        .fold(1.0f64, f64::max);
+    let x = |e: f64| {
+        if e.is_finite() {
+            e.log2()
+        } else {
+            finite_max.log2() + 1.0
+        }
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let series =
+        |name: &str, y: &dyn Fn(&archnet_model::privacy_curve::CurvePoint) -> Option<f64>| Series {
+            name: name.into(),
+            points: report
+                .points
+                .iter()
+                .filter_map(|p| y(p).map(|v| (x(p.epsilon), 100.0 * v)))
+                .collect(),
+        };
+    let strongest_at = |p: &archnet_model::privacy_curve::CurvePoint, n: usize| {
+        p.attacks
+            .iter()
+            .filter(|a| a.pairs == n)
+            .map(|a| a.reidentification.all)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
+    let all = [
+        series("original cnn (AO)", &|_| {
+            Some(mean(&report.original_accuracy))
+        }),
+        series("node cnn on ciphertexts (AE)", &|p| {
+            Some(mean(&p.node_accuracy))
+        }),
+        series("proxy head", &|p| {
+            Some(p.proxy_accuracy).filter(|v| v.is_finite())
+        }),
+        series("re-identified, 1,000 pairs", &|p| strongest_at(p, 1_000)),
+        series("re-identified by the class mean", &|p| {
+            Some(p.baseline.reidentification.all)
+        }),
+        series("re-identification bound (any attacker)", &|p| {
+            p.reidentification_bound
+        }),
+    ];
+    line_chart(
+        path,
+        &format!(
+            "{}: private keys, utility and re-identification of {} victims",
+            report.config.dataset, report.config.victims
+        ),
+        "log2 ε (the rightmost point: no noise, ε = ∞)",
+        "percent",
+        &all,
+    )
+    .with_context(|| format!("drawing {}", path.display()))
 }
 
 /// Learning curves (test accuracy per epoch, mean over seeds) and the EC bar chart (Fig. 6).

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use archnet_data::{Split, open_dataset};
 use archnet_model::keyfile::ReconstructionRecord;
+use archnet_model::private_key::{PrivateKeyConfig, train_private_key};
 use archnet_model::train::{KeyTrainConfig, evaluate_reconstruction, train_key};
 use archnet_model::{KeyArchitecture, KeyFile, KeyMetadata};
 
@@ -17,6 +18,9 @@ use crate::progress::samples_bar;
 /// `archnet key train`: returns the written key's metadata.
 pub fn train(args: &KeyTrainArgs) -> anyhow::Result<KeyMetadata> {
     let data = super::data::load(&args.data)?;
+    if args.preset == "private" {
+        return train_private(args, &data);
+    }
     let arch = KeyArchitecture::preset(&args.preset, data.shape)?;
     let (enc, dec) = arch.num_params();
     println!(
@@ -131,6 +135,113 @@ pub fn train(args: &KeyTrainArgs) -> anyhow::Result<KeyMetadata> {
     Ok(written)
 }
 
+/// `archnet key train --preset private`: E1 with a Gaussian mechanism, trained against a proxy
+/// classifier head; the proxy is measured on the release's test split when it has one.
+fn train_private(
+    args: &KeyTrainArgs,
+    data: &archnet_data::ImageDataset,
+) -> anyhow::Result<KeyMetadata> {
+    let config = PrivateKeyConfig {
+        epsilon: args.epsilon,
+        delta: args.delta,
+        learning_rate: args.lr.unwrap_or(PrivateKeyConfig::default().learning_rate),
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..PrivateKeyConfig::default()
+    };
+    let test = open_dataset(&args.data.data, Split::Test)
+        .ok()
+        .map(|mut t| {
+            t.truncate(args.eval_limit.max(1));
+            t
+        });
+    println!(
+        "training a private key on {} images of {}: per-image ε {} (δ {}), lr {}, batch {}, {} epoch(s), seed {}",
+        data.len(),
+        args.data.data.display(),
+        config.epsilon,
+        config.delta,
+        config.learning_rate,
+        config.batch_size,
+        config.epochs,
+        config.seed
+    );
+    let bar = samples_bar((data.len() * config.epochs) as u64, "key");
+    let holdout = test.as_ref().map(|t| {
+        (
+            t,
+            format!(
+                "{} (test split, first {} images)",
+                args.data.data.display(),
+                t.len()
+            ),
+        )
+    });
+    let outcome = train_private_key(data, &config, holdout, &mut |p| {
+        bar.set_position(p.samples_seen);
+        bar.set_message(format!(
+            "loss {:.4}, {:.0} samples/s",
+            p.loss, p.samples_per_second
+        ));
+    })?;
+    bar.finish_and_clear();
+    let arch = &outcome.architecture;
+    println!(
+        "private key: {:?} → code of {} values (L2 norm {}), noise σ {:.4} → ciphertext {:?}; E1 {} parameters, no D1; {:.0} s",
+        arch.plain_shape,
+        arch.cipher_shape[0] * archnet_model::arch::PRIVATE_CODE_SIDE.pow(2),
+        outcome.mechanism.clip_norm,
+        outcome.mechanism.sigma,
+        arch.cipher_shape,
+        arch.num_params().0,
+        outcome.wall_seconds
+    );
+    match &outcome.proxy {
+        Some(p) => println!(
+            "proxy classifier on noisy codes of {} held-out images: {:.2}% (a node's model must beat this to add anything)",
+            p.images,
+            100.0 * p.accuracy
+        ),
+        None => println!(
+            "proxy classifier: no test split in {}, not measured",
+            args.data.data.display()
+        ),
+    }
+    let data_source = format!(
+        "{} ({} split, {} images)",
+        args.data.data.display(),
+        args.data.data_split,
+        data.len()
+    );
+    let metadata = outcome.key_metadata(data, &config, data_source);
+    println!("privacy: {}", privacy_line(metadata.privacy.as_ref()));
+    let written =
+        KeyFile::save(&args.out, &outcome.key, metadata).context("writing the key file")?;
+    println!(
+        "key {} written to {} (mode 0600)",
+        written.key_id,
+        args.out.display()
+    );
+    Ok(written)
+}
+
+/// One line on a key's or dataset's per-image guarantee.
+pub(crate) fn privacy_line(privacy: Option<&archnet_data::encrypted::PrivacyGuarantee>) -> String {
+    match privacy {
+        Some(g) => format!(
+            "each image's ciphertext is ({:.3}, {:e})-differentially private (Gaussian mechanism, sensitivity {}, σ {:.4}; {} encryption(s) per image; re-encrypting composes); an attacker names which of 200 images a ciphertext holds with probability at most {:.1}%",
+            g.epsilon,
+            g.delta,
+            g.sensitivity,
+            g.sigma,
+            g.releases,
+            100.0 * archnet_model::privacy::reidentification_bound(g.epsilon, g.delta, 200)
+        ),
+        None => "no formal guarantee (no calibrated noise); see results/security.md for what attacks recover".into(),
+    }
+}
+
 /// Measures D1(E1(x)) on the test split of the training data's release, when it has one.
 fn evaluate_on_test_split(
     data: &Path,
@@ -194,8 +305,20 @@ pub fn info(path: &Path) -> anyhow::Result<()> {
             "reconstruction: mean PSNR {:.2} dB, mean SSIM {:.4} on {}",
             r.quality.psnr_db, r.quality.ssim, r.data_source
         ),
+        None if !m.architecture.has_decoder() => {
+            println!("reconstruction: none possible (no decoder D1)")
+        }
         None => println!("reconstruction: not measured"),
     }
+    if let Some(p) = &m.proxy {
+        println!(
+            "proxy head:    {:.2}% on noisy codes of {} images of {}",
+            100.0 * p.accuracy,
+            p.images,
+            p.data_source
+        );
+    }
+    println!("privacy:       {}", privacy_line(m.privacy.as_ref()));
     println!("created:       {}", m.created_at);
     Ok(())
 }

@@ -33,6 +33,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => onnx::validate(&args),
         Command::Predict(args) => onnx::predict(&args),
         Command::Experiment(ExperimentCommand::Table1(args)) => experiment::table1(&args),
+        Command::Experiment(ExperimentCommand::PrivacyUtility(args)) => {
+            experiment::privacy_utility(&args)
+        }
         Command::Quickstart(args) => quickstart::run(&args),
         Command::Serve(args) => market::serve(&args),
         Command::Admin(AdminCommand::CreateAccount(args)) => market::create_account(&args),

@@ -106,6 +106,8 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     let key_path = work.join("sample.key");
     let meta = super::key::train(&KeyTrainArgs {
         preset: "auto".into(),
+        epsilon: f64::INFINITY,
+        delta: archnet_model::privacy::DEFAULT_DELTA,
         data: data_args(&data),
         out: key_path.clone(),
         recipe: Recipe::Fast,
@@ -186,8 +188,8 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         min_memory_mb: 0,
         backend: None,
         leakage: crate::cli::LeakageArgs {
-            max_recognition: 20.0,
-            max_psnr_gain: 3.0,
+            max_reidentification: 5.0,
+            max_ssim_gain: 0.05,
         },
         // The demo shows the audit and goes on; a real publisher decides after reading it.
         accept_leakage: true,
@@ -356,6 +358,13 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     );
     println!("the image (results/security.md). It is obfuscation, not encryption: read");
     println!("docs/threat-model.md before publishing data you must keep secret.");
+    println!(
+        "For data that must stay private, train a `private` key instead (`archnet key train --preset"
+    );
+    println!(
+        "private --epsilon E`): fresh noise in every ciphertext, a per-image (ε, δ) guarantee, and"
+    );
+    println!("what it costs in accuracy, ε by ε, in results/privacy-utility.md.");
     if args.work_dir.is_none() {
         println!("(the temporary folder is removed now; pass --work-dir DIR to keep the files)");
     }

@@ -26,11 +26,12 @@ pub fn run(args: &VisualizeArgs) -> anyhow::Result<()> {
     let cipher = key.encrypt(x);
     let [_, cc, ch, cw] = cipher.dims();
     let cipher_values = cipher.clone().into_data().try_to_vec::<f32>().expect("f32");
-    let recon = key
-        .decrypt(cipher)
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32");
+    let recon = meta.architecture.has_decoder().then(|| {
+        key.decrypt(cipher)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32")
+    });
     let plain_len = c * h * w;
     let cipher_len = cc * ch * cw;
     let plane = ch * cw;
@@ -79,10 +80,12 @@ pub fn run(args: &VisualizeArgs) -> anyhow::Result<()> {
             tiles,
         });
     }
-    rows.push(Row {
-        label: "D1(E1(x))".into(),
-        tiles: images(&recon),
-    });
+    if let Some(recon) = &recon {
+        rows.push(Row {
+            label: "D1(E1(x))".into(),
+            tiles: images(recon),
+        });
+    }
     std::fs::create_dir_all(&args.out)?;
     let path = args.out.join("encryption-grid.png");
     let title = format!(

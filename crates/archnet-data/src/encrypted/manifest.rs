@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::privacy::PrivacyGuarantee;
 use super::storage::{Quantization, Storage};
 use crate::error::{DataError, Result};
 
@@ -40,6 +41,10 @@ pub struct Manifest {
     pub created_at: String,
     /// Splits by name (`train`, `validation`, `test`, …).
     pub splits: BTreeMap<String, SplitInfo>,
+    /// The per-image differential-privacy guarantee of the encryption, when the key adds
+    /// calibrated noise (`private` keys); absent for keys that give none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyGuarantee>,
 }
 
 /// One split: its sample count and its shards in order.

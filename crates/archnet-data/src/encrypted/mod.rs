@@ -10,11 +10,13 @@
 //! succeeds. [`EncryptedDataset`] reads shard by shard and verifies every checksum.
 
 mod manifest;
+mod privacy;
 mod reader;
 mod storage;
 mod writer;
 
 pub use manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, Manifest, ShardInfo, SplitInfo};
+pub use privacy::{PrivacyGuarantee, PrivacyMechanism};
 pub use reader::{EncryptedDataset, Shard};
 pub use storage::Storage;
 pub use writer::{DEFAULT_SHARD_BYTES, EncryptedDatasetWriter, WriterHeader};

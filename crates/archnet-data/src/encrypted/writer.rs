@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 
 use super::manifest::{FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, Manifest, ShardInfo};
+use super::privacy::PrivacyGuarantee;
 use super::storage::{SampleLayout, Storage, encode};
 use crate::error::{DataError, Result};
 use crate::fsutil::{ensure_new_output, now_rfc3339, sha256_hex, temp_sibling, write_atomic};
@@ -84,6 +85,7 @@ impl EncryptedDatasetWriter {
                 source_fingerprint: header.source_fingerprint,
                 created_at: now_rfc3339(),
                 splits: BTreeMap::new(),
+                privacy: None,
             },
         })
     }
@@ -91,6 +93,11 @@ impl EncryptedDatasetWriter {
     /// Samples per shard this writer uses.
     pub fn samples_per_shard(&self) -> usize {
         self.samples_per_shard
+    }
+
+    /// Records the per-image privacy guarantee of the encryption in the manifest.
+    pub fn set_privacy(&mut self, privacy: Option<PrivacyGuarantee>) {
+        self.manifest.privacy = privacy;
     }
 
     /// Records that `split` starts at source image `offset` (default 0); call before its samples.

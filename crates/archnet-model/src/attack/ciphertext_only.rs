@@ -319,7 +319,8 @@ fn nearest(len: usize, a: &[f32], b: &[f32]) -> Vec<usize> {
         .collect()
 }
 
-fn centred_unit_rows(len: usize, v: &[f32]) -> Vec<Vec<f64>> {
+/// Each row of `v` (`m × len`) minus the mean row, scaled to unit length.
+pub(crate) fn centred_unit_rows(len: usize, v: &[f32]) -> Vec<Vec<f64>> {
     let mean = mean_cipher(len, v);
     v.chunks(len)
         .map(|row| {
@@ -333,14 +334,13 @@ fn centred_unit_rows(len: usize, v: &[f32]) -> Vec<Vec<f64>> {
 /// Linking the same images across two keys with nothing but ciphertexts: every pair of channel
 /// probes (one channel of each key, both relative polarities) matches the two sets by nearest
 /// neighbour, and the pair whose matches are most often mutual wins — a choice that needs no
-/// labels. Returns that pair's match rate (rows `i` of `a` and `b` are the same image) and the
-/// pair `(channel of a, channel of b, inverted)`.
+/// labels. Rows `i` of `a` and `b` are the same image.
 pub fn link_across_keys(
     cipher_shape: [usize; 3],
     plain_shape: [usize; 3],
     a: &[f32],
     b: &[f32],
-) -> (f64, (usize, usize, bool)) {
+) -> CrossKeyLink {
     let len: usize = plain_shape.iter().product();
     let (mean_a, mean_b) = {
         let cipher_len: usize = cipher_shape.iter().product();
@@ -349,7 +349,7 @@ pub fn link_across_keys(
     let probes = |set: &[f32], mean: &[f32], channel: usize, inverted: bool| {
         ChannelProbe { channel, inverted }.images(cipher_shape, plain_shape, set, mean)
     };
-    let mut best = (0usize, 0.0, (0, 0, false));
+    let mut best: Option<(usize, CrossKeyLink)> = None;
     for ka in 0..cipher_shape[0] {
         let pa = probes(a, &mean_a, ka, false);
         for kb in 0..cipher_shape[0] {
@@ -357,18 +357,30 @@ pub fn link_across_keys(
                 let pb = probes(b, &mean_b, kb, inverted);
                 let (ab, ba) = (nearest(len, &pa, &pb), nearest(len, &pb, &pa));
                 let mutual = ab.iter().enumerate().filter(|(i, j)| ba[**j] == *i).count();
-                if mutual > best.0 {
+                if best.as_ref().is_none_or(|(m, _)| mutual > *m) {
                     let hits = ab.iter().enumerate().filter(|(i, j)| *i == **j).count();
-                    best = (
-                        mutual,
-                        hits as f64 / ab.len().max(1) as f64,
-                        (ka, kb, inverted),
-                    );
+                    let link = CrossKeyLink {
+                        match_rate: hits as f64 / ab.len().max(1) as f64,
+                        tpr_at_1pct_fpr: super::instance::tpr_at_fpr(len, &pa, &pb, 0.01),
+                        channels: (ka, kb, inverted),
+                    };
+                    best = Some((mutual, link));
                 }
             }
         }
     }
-    (best.1, best.2)
+    best.expect("a ciphertext has at least one channel").1
+}
+
+/// How well the same images were linked across two keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CrossKeyLink {
+    /// Share of images whose nearest counterpart is their own (chance: 1/m).
+    pub match_rate: f64,
+    /// True-positive rate at 1% false positives of "same image" by probe similarity.
+    pub tpr_at_1pct_fpr: f64,
+    /// The probe pair chosen: (channel under the first key, channel under the second, inverted).
+    pub channels: (usize, usize, bool),
 }
 
 #[cfg(test)]
@@ -465,8 +477,9 @@ mod tests {
             b.extend(filler(i + 1));
             b.extend(image(i).iter().map(|v| -2.0 * v));
         }
-        let (rate, chosen) = link_across_keys(cipher, plain, &a, &b);
-        assert_eq!(rate, 1.0);
-        assert_eq!(chosen, (0, 1, true));
+        let link = link_across_keys(cipher, plain, &a, &b);
+        assert_eq!(link.match_rate, 1.0);
+        assert_eq!(link.channels, (0, 1, true));
+        assert_eq!(link.tpr_at_1pct_fpr, 1.0);
     }
 }

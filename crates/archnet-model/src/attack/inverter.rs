@@ -7,10 +7,60 @@ use burn::tensor::activation::sigmoid;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::arch::KeyArchitecture;
+use crate::arch::{KeyArchitecture, LayerSpec};
 use crate::error::{ModelError, Result};
 use crate::key::LDecoder;
 use crate::train::{Loss, reconstruction_loss};
+
+/// The inverter's layers: D1's architecture where the key has a D1 (public, like every preset),
+/// else a decoder of the attacker's own design from the ciphertext to the image (for `private`
+/// keys): a linear layer to 64 maps of a quarter of the image's size, then twice a 2× upsampling
+/// followed by a 3×3 convolution with ReLU (64 → 32 → 16 channels), and a 3×3 convolution to the
+/// image's channels; two linear layers where the image's sides are not multiples of 4. Upsampling
+/// and convolution rather than transposed convolutions: the same capacity on archnet's fast
+/// convolution kernels.
+pub fn attack_plan(arch: &KeyArchitecture) -> Vec<LayerSpec> {
+    if arch.has_decoder() {
+        return arch.decoder.clone();
+    }
+    let cipher_len: usize = arch.cipher_shape.iter().product();
+    let [c, h, w] = arch.plain_shape;
+    let conv = |cin: usize, cout: usize, relu: bool| LayerSpec::Conv {
+        channels: [cin, cout],
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        relu,
+    };
+    if h % 4 == 0 && w % 4 == 0 {
+        let (qh, qw) = (h / 4, w / 4);
+        vec![
+            LayerSpec::Linear {
+                features: [cipher_len, 64 * qh * qw],
+                output: [64, qh, qw],
+                relu: true,
+            },
+            LayerSpec::Upsample { factor: 2 },
+            conv(64, 32, true),
+            LayerSpec::Upsample { factor: 2 },
+            conv(32, 16, true),
+            conv(16, c, false),
+        ]
+    } else {
+        vec![
+            LayerSpec::Linear {
+                features: [cipher_len, 512],
+                output: [512, 1, 1],
+                relu: true,
+            },
+            LayerSpec::Linear {
+                features: [512, c * h * w],
+                output: [c, h, w],
+                relu: false,
+            },
+        ]
+    }
+}
 
 /// How long and how the inverter trains.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,7 +112,7 @@ impl Inverter {
         let channel_stats = channel_stats(arch.cipher_shape, ciphers);
         let device = crate::device().autodiff();
         let _rng = crate::seeded_run(&device, config.seed);
-        let mut decoder = LDecoder::init(&arch.decoder, &device);
+        let mut decoder = LDecoder::init(&attack_plan(arch), &device);
         let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
         let mut order: Vec<usize> = Vec::new();

@@ -5,14 +5,19 @@
 //! - [`inverter`]: known plaintext, a network with D1's (public) architecture trained on the pairs;
 //! - [`ciphertext_only`]: no pairs at all: per-channel probes of the ciphertexts, a look-alike key
 //!   the attacker trains on public data, and linkability of ciphertexts;
-//! - [`judge`]: a plain-image classifier that says whether a reconstruction is still recognisable;
+//! - [`judge`]: a plain-image classifier that says whether a reconstruction shows the right class
+//!   (information only: every party holding ciphertexts holds their labels too);
+//! - [`instance`]: what must stay hidden, *which* image: re-identification, gain over the
+//!   class-mean image, linkability;
 //! - [`audit`]: a bounded run of the above that `archnet publish` shows before any upload.
 //!
 //! Every attack returns an [`AttackResult`]: reconstructions of held-out *victim* images with
-//! their PSNR, SSIM and the judge's recognition rate.
+//! their re-identification rate, their PSNR and SSIM and the gain of both over the class-mean
+//! baseline, and the judge's recognition rate.
 
 pub mod audit;
 pub mod ciphertext_only;
+pub mod instance;
 pub mod inverter;
 pub mod judge;
 pub mod ridge;
@@ -21,6 +26,7 @@ use archnet_data::ImageDataset;
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 
+pub use instance::{Baseline, QualityGain, Reidentification};
 pub use inverter::{Inverter, InverterConfig};
 pub use judge::Judge;
 pub use ridge::RidgeInverse;
@@ -111,6 +117,9 @@ pub struct Victims {
     pub labels: Option<Vec<u16>>,
     /// Their ciphertexts, `m × cipher_len`: all the attacker gets.
     pub ciphers: Vec<f32>,
+    /// What the attacker knows for nothing: the class-mean image of each victim, from the
+    /// attacker's own images.
+    pub baseline: Baseline,
 }
 
 impl Victims {
@@ -132,8 +141,12 @@ pub struct AttackResult {
     pub attack: String,
     /// Mean PSNR / SSIM of the reconstructions against the victims.
     pub quality: QualityMeans,
+    /// Re-identification: how often a reconstruction is nearest its own victim.
+    pub reidentification: Reidentification,
+    /// PSNR and SSIM above the class-mean baseline's.
+    pub gain: QualityGain,
     /// Fraction of reconstructions the judge assigns the victim's true class (`None` without a
-    /// judge or labels).
+    /// judge or labels). Information only: the attacker holds the labels anyway.
     pub recognised: Option<f64>,
     /// Wall seconds the attack took (fitting and applying; not encrypting the victims).
     pub seconds: f64,
@@ -155,9 +168,17 @@ impl AttackResult {
             (Some(judge), Some(labels)) => Some(judge.recognised(&reconstructions, labels)?),
             _ => None,
         };
+        let reidentification = Reidentification::measure(
+            victims.shape.iter().product(),
+            &victims.images,
+            &reconstructions,
+            victims.labels.as_deref(),
+        );
         Ok(AttackResult {
             attack,
+            gain: QualityGain::over(&quality, &victims.baseline.quality),
             quality,
+            reidentification,
             recognised,
             seconds,
             reconstructions,
