@@ -485,8 +485,8 @@ impl CurveReport {
         let c = &self.config;
         let mut s = String::new();
         s.push_str(&format!(
-            "Made by `{command}` ({:.0} min on this machine). `{}`: the publisher's first {} training images, tested on the first {} test images; cnn {} epochs, seeds {:?}; key {} epochs; {} victims (the last of the publisher's images); known pairs from the training images after the publisher's; δ = {:e}.\n\n",
-            self.seconds / 60.0,
+            "Made by `{command}` (the ε points took {:.0} min on this machine, summed over the runs that made them; a rerun reuses finished points). `{}`: the publisher's first {} training images, tested on the first {} test images; cnn {} epochs, seeds {:?}; key {} epochs; {} victims (the last of the publisher's images); known pairs from the training images after the publisher's; δ = {:e}.\n\n",
+            self.points.iter().map(|p| p.seconds).sum::<f64>() / 60.0,
             c.dataset,
             c.train_images,
             c.test_images,
