@@ -58,6 +58,32 @@ pub fn gaussian_delta(mu: f64, epsilon: f64) -> f64 {
     (a - second).max(0.0)
 }
 
+/// Where a monotone test flips: `holds(x)` is true below some x* > 0 and false above it. Returns
+/// `(lo, hi)` with `holds(lo)`, `!holds(hi)` and hi − lo within 1e-12 relative, or `None` when it
+/// still holds at 1e6.
+fn crossing(holds: impl Fn(f64) -> bool) -> Option<(f64, f64)> {
+    let mut hi = 1.0;
+    while holds(hi) {
+        hi *= 2.0;
+        if hi > 1e6 {
+            return None;
+        }
+    }
+    let mut lo = 0.0;
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if holds(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi - lo < 1e-12 * hi {
+            break;
+        }
+    }
+    Some((lo, hi))
+}
+
 /// The smallest ε ≥ 0 with δ(ε) ≤ `delta` for the Gaussian mechanism with μ (∞ when μ is
 /// infinite, i.e. no noise).
 pub fn gaussian_epsilon(mu: f64, delta: f64) -> f64 {
@@ -67,27 +93,8 @@ pub fn gaussian_epsilon(mu: f64, delta: f64) -> f64 {
     if gaussian_delta(mu, 0.0) <= delta {
         return 0.0;
     }
-    // δ(ε) falls monotonically in ε: bracket, then bisect.
-    let mut hi = 1.0;
-    while gaussian_delta(mu, hi) > delta {
-        hi *= 2.0;
-        if hi > 1e6 {
-            return f64::INFINITY;
-        }
-    }
-    let mut lo = 0.0;
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if gaussian_delta(mu, mid) > delta {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo < 1e-12 * hi.max(1.0) {
-            break;
-        }
-    }
-    hi
+    // δ(ε) falls monotonically in ε; the upper end is the side where the guarantee holds.
+    crossing(|eps| gaussian_delta(mu, eps) > delta).map_or(f64::INFINITY, |(_, hi)| hi)
 }
 
 /// The largest μ (so the smallest noise) whose Gaussian mechanism is (ε, δ)-DP.
@@ -95,27 +102,8 @@ pub fn gaussian_mu_for(epsilon: f64, delta: f64) -> f64 {
     if epsilon.is_infinite() {
         return f64::INFINITY;
     }
-    // δ(ε) grows monotonically in μ.
-    let mut hi = 1.0;
-    while gaussian_delta(hi, epsilon) <= delta {
-        hi *= 2.0;
-        if hi > 1e6 {
-            return f64::INFINITY;
-        }
-    }
-    let mut lo = 0.0;
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if gaussian_delta(mid, epsilon) <= delta {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo < 1e-12 * hi {
-            break;
-        }
-    }
-    lo
+    // δ(ε) grows monotonically in μ; the lower end is the side where the guarantee holds.
+    crossing(|mu| gaussian_delta(mu, epsilon) <= delta).map_or(f64::INFINITY, |(lo, _)| lo)
 }
 
 /// The Gaussian mechanism of a `private` key: codes scaled to L2 norm `clip_norm`, noise σ.

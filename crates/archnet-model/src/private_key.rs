@@ -75,7 +75,6 @@ fn idx_labels(idx: &[usize], labels: &[u16]) -> Vec<u16> {
 fn step_loss(
     model: &PrivateTraining,
     x: Tensor<4>,
-    targets: Tensor<1, Int>,
     labels: &[u16],
     classes: usize,
     arch: &KeyArchitecture,
@@ -86,6 +85,13 @@ fn step_loss(
     let clean = model.key.encoder.forward_without_noise(x);
     let dims = clean.dims();
     let device = clean.device();
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+            [labels.len()],
+        ),
+        &device,
+    );
     let noisy = if mechanism.sigma > 0.0 {
         let [n, cc, h, w] = dims;
         let side = crate::arch::PRIVATE_CODE_SIDE;
@@ -207,12 +213,9 @@ pub fn train_private_key(
                 TensorData::new(data.batch_f32(idx), [idx.len(), c, h, w]),
                 &device,
             );
-            let y: Vec<i64> = idx.iter().map(|&i| i64::from(labels[i])).collect();
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(y, [idx.len()]), &device);
             let loss = step_loss(
                 &model,
                 x,
-                targets,
                 &idx_labels(idx, labels),
                 classes,
                 &arch,
