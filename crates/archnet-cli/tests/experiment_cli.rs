@@ -101,3 +101,83 @@ fn table1_quick_on_mnist_writes_all_arms() {
             .count()
     );
 }
+
+/// The privacy–utility curve on a tiny budget: every column is there, noise breaks linkability,
+/// the look-alike attacker runs, and a rerun reuses the finished points.
+#[test]
+fn privacy_utility_tiny_on_mnist_measures_and_resumes() {
+    let Some(mnist) = shared_dataset("mnist") else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("results");
+    let work = t.path().join("work");
+    let root = mnist.parent().unwrap();
+    let args = [
+        "experiment",
+        "privacy-utility",
+        "--dataset",
+        "mnist",
+        "--epsilons",
+        "inf,4",
+        "--pairs",
+        "10,100",
+        "--train-images",
+        "600",
+        "--test-images",
+        "200",
+        "--cnn-epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--key-epochs",
+        "2",
+        "--inverter-steps",
+        "40",
+        "--data-root",
+        root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--work-dir",
+        work.to_str().unwrap(),
+    ];
+    archnet_ok(&args);
+    let md = std::fs::read_to_string(out.join("privacy-utility-mnist.md")).unwrap();
+    for needle in [
+        "| ∞ | 0.000 | none |",
+        "| 4 | ",
+        "| ∞ | ridge | 100 |",
+        "| 4 | inverter | 10 |",
+        "| 4 | look-alike key, learned map | 0 |",
+        "| ∞ | class mean | 0 |",
+    ] {
+        assert!(md.contains(needle), "missing {needle}:\n{md}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("privacy-utility-mnist.json")).unwrap())
+            .unwrap();
+    let points = report["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    let link = |i: usize| points[i]["linkability_tpr"].as_f64().unwrap();
+    assert_eq!(link(0), 1.0, "without noise two encryptions are equal");
+    assert!(
+        link(1) < 0.5,
+        "at ε = 4 two encryptions rarely match: {}",
+        link(1)
+    );
+    let bound = points[1]["reidentification_bound"].as_f64().unwrap();
+    assert!(bound > 0.0 && bound <= 1.0, "{bound}");
+    for p in points {
+        assert_eq!(p["lookalike"].as_array().unwrap().len(), 2, "{p}");
+        assert!(p["cross_key_linkability"].as_f64().is_some(), "{p}");
+    }
+    let img = image::open(out.join("privacy-utility-mnist.png")).unwrap();
+    assert!(img.width() > 0);
+
+    // A rerun reuses both points and trains nothing.
+    let again = common::archnet(&args);
+    assert!(again.status.success());
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(log.matches("done earlier").count(), 2, "{log}");
+    assert!(!log.contains("trained in"), "{log}");
+}

@@ -15,6 +15,11 @@
 //!     after the publisher's (other data the same key encrypted); a ridge map (N ≤ 4,000) and an
 //!     inverter larger than any D1 ([`crate::attack::inverter::attack_plan`]), for each N;
 //!   - linkability: two encryptions of each victim, matched by similarity (TPR at 1% FPR);
+//!   - a look-alike key: the attacker trains a `private` key of the same preset and ε on its own
+//!     public images (the pair pool), an inverter on as many of its own pairs as the pool holds,
+//!     and a map from the victim key's ciphertexts into its own learned from the labels of the
+//!     node's ciphertexts ([`crate::attack::lookalike`]); scored as is and through the map, and
+//!     the map's cross-key linkability (the victims under both keys, matched);
 //! - every attack scored with the instance metrics of [`crate::attack::instance`] against the
 //!   class-mean image of the attacker's own images.
 //!
@@ -28,8 +33,9 @@ use archnet_data::{ImageDataset, Split, open_dataset};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{
-    AttackResult, Inverter, InverterConfig, QualityGain, Reidentification, RidgeInverse,
-    audit::victims_of, encrypt_images, instance::tpr_at_fpr,
+    AttackResult, Inverter, InverterConfig, LearnedMap, LearnedMapConfig, QualityGain,
+    Reidentification, RidgeInverse, Victims, audit::victims_of, encrypt_images,
+    instance::tpr_at_fpr,
 };
 use crate::base::BaseModelSpec;
 use crate::classify::{ClassifierTrainConfig, Samples, train_classifier};
@@ -98,6 +104,21 @@ pub struct AttackRow {
     pub seconds: f64,
 }
 
+impl AttackRow {
+    /// The attack in words: `inverter, 100 pairs`, or the method alone without pairs.
+    pub fn label(&self) -> String {
+        AttackRow::label_of(&self.method, self.pairs)
+    }
+
+    fn label_of(method: &str, pairs: usize) -> String {
+        if pairs == 0 {
+            method.into()
+        } else {
+            format!("{method}, {pairs} pairs")
+        }
+    }
+}
+
 /// One ε of the curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
@@ -118,6 +139,14 @@ pub struct CurvePoint {
     /// Two encryptions of each victim matched: true positives at 1% false positives.
     #[serde(with = "non_finite")]
     pub linkability_tpr: f64,
+    /// The look-alike key's attacks (no pairs under the victim key); empty in a point saved
+    /// before they were added, which a rerun fills in.
+    #[serde(default)]
+    pub lookalike: Vec<AttackRow>,
+    /// The victims under the victim key (through the learned map) and under the look-alike key,
+    /// matched: true positives at 1% false positives.
+    #[serde(default)]
+    pub cross_key_linkability: Option<f64>,
     pub key_seconds: f64,
     pub seconds: f64,
 }
@@ -145,7 +174,7 @@ impl CurvePoint {
 
     /// The attack with the highest re-identification, then SSIM gain.
     pub fn strongest(&self) -> Option<&AttackRow> {
-        self.attacks.iter().max_by(|a, b| {
+        self.attacks.iter().chain(&self.lookalike).max_by(|a, b| {
             (a.reidentification.all, a.gain.ssim)
                 .partial_cmp(&(b.reidentification.all, b.gain.ssim))
                 .unwrap_or(std::cmp::Ordering::Equal)
@@ -257,22 +286,42 @@ pub fn run_curve(
     let mut points = Vec::new();
     for &epsilon in &config.epsilons {
         let point_path = work.join(format!("point-eps-{epsilon}.json"));
-        if let Some(p) = saved::<CurvePoint>(&point_path) {
-            log(&format!("ε {epsilon}: done earlier"));
-            points.push(p);
-            continue;
+        let point_work = work.join(format!("eps-{epsilon}"));
+        let mut point = match saved::<CurvePoint>(&point_path) {
+            Some(p) => {
+                log(&format!("ε {epsilon}: done earlier"));
+                p
+            }
+            None => {
+                let p = curve_point(
+                    config,
+                    epsilon,
+                    &full_train,
+                    &train,
+                    &test,
+                    (&pool, &victim_idx),
+                    &point_work,
+                    log,
+                )?;
+                save(&point_path, &p)?;
+                p
+            }
+        };
+        if point.lookalike.is_empty() {
+            let t = Instant::now();
+            let (rows, link) = lookalike_attacks(
+                config,
+                epsilon,
+                (&full_train, &train),
+                (&pool, &victim_idx),
+                &point_work,
+                log,
+            )?;
+            point.lookalike = rows;
+            point.cross_key_linkability = Some(link);
+            point.seconds += t.elapsed().as_secs_f64();
+            save(&point_path, &point)?;
         }
-        let point = curve_point(
-            config,
-            epsilon,
-            &full_train,
-            &train,
-            &test,
-            (&pool, &victim_idx),
-            &work.join(format!("eps-{epsilon}")),
-            log,
-        )?;
-        save(&point_path, &point)?;
         points.push(point);
     }
     Ok(CurveReport {
@@ -381,24 +430,8 @@ fn curve_point(
         let n = n.min(pool.len());
         let (c, p) = (&pair_ciphers[..n * cipher_len], &pair_plains[..n * len]);
         let mut row = |method: &str, out: Vec<f32>, seconds: f64| -> Result<()> {
-            let r =
-                AttackResult::score(format!("{method}, {n} pairs"), &victims, out, None, seconds)?;
-            log(&format!(
-                "ε {epsilon}: {}: re-identified {:.1}% (same class {:.1}%), SSIM gain {:+.3}, {:.2} dB",
-                r.attack,
-                100.0 * r.reidentification.all,
-                100.0 * r.reidentification.same_class.unwrap_or(f64::NAN),
-                r.gain.ssim,
-                r.quality.psnr_db
-            ));
-            attacks.push(AttackRow {
-                method: method.into(),
-                pairs: n,
-                reidentification: r.reidentification,
-                quality: r.quality,
-                gain: r.gain,
-                seconds,
-            });
+            let mut log = |line: &str| log(&format!("ε {epsilon}: {line}"));
+            attacks.push(attack_row((method, n), &victims, out, seconds, &mut log)?);
             Ok(())
         };
         if n <= config.ridge_max_pairs {
@@ -446,9 +479,135 @@ fn curve_point(
         attacks,
         baseline,
         linkability_tpr,
+        lookalike: Vec::new(),
+        cross_key_linkability: None,
         key_seconds,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Scores `reconstructions` of `victims` as one row, and logs it.
+fn attack_row(
+    label: (&str, usize),
+    victims: &Victims,
+    reconstructions: Vec<f32>,
+    seconds: f64,
+    log: &mut dyn FnMut(&str),
+) -> Result<AttackRow> {
+    let (method, pairs) = label;
+    let r = AttackResult::score(
+        AttackRow::label_of(method, pairs),
+        victims,
+        reconstructions,
+        None,
+        seconds,
+    )?;
+    log(&format!(
+        "{}: re-identified {:.1}% (same class {:.1}%), SSIM gain {:+.3}, {:.2} dB",
+        r.attack,
+        100.0 * r.reidentification.all,
+        100.0 * r.reidentification.same_class.unwrap_or(f64::NAN),
+        r.gain.ssim,
+        r.quality.psnr_db
+    ));
+    Ok(AttackRow {
+        method: method.into(),
+        pairs,
+        reidentification: r.reidentification,
+        quality: r.quality,
+        gain: r.gain,
+        seconds,
+    })
+}
+
+/// The look-alike attacks on the key saved in `work` (see the module's docs): rows for the
+/// attacker's own inverter on the victims' ciphertexts as they are and through the learned map,
+/// and the map's cross-key linkability.
+fn lookalike_attacks(
+    config: &CurveConfig,
+    epsilon: f64,
+    (full_train, train): (&ImageDataset, &ImageDataset),
+    (pool, victim_idx): (&[usize], &[usize]),
+    work: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Vec<AttackRow>, f64)> {
+    let (key, meta) = KeyFile::load(&work.join("private.key"), &crate::device())?;
+    let public = full_train.select(pool);
+    let public_labels = public.labels.clone().ok_or_else(|| {
+        ModelError::Config("the look-alike attack needs labelled public images".into())
+    })?;
+    let own_path = work.join("lookalike.key");
+    let own_config = PrivateKeyConfig {
+        epsilon,
+        delta: config.delta,
+        epochs: config.key_epochs,
+        seed: 1,
+        ..PrivateKeyConfig::default()
+    };
+    let own = match KeyFile::load(&own_path, &crate::device()) {
+        Ok((own, _)) => own,
+        Err(_) => {
+            let outcome = train_private_key(&public, &own_config, None, &mut |_| {})?;
+            let own_meta = outcome.key_metadata(
+                &public,
+                &own_config,
+                format!("look-alike attacker, {} public images", config.dataset),
+            );
+            KeyFile::save(&own_path, &outcome.key, own_meta)?;
+            outcome.key
+        }
+    };
+    let all: Vec<usize> = (0..public.len()).collect();
+    let own_ciphers = encrypt_images(&own, &public, &all, 256);
+    let t = Instant::now();
+    let inverter = Inverter::train(
+        &meta.architecture,
+        &own_ciphers,
+        &public.batch_f32(&all),
+        public.len(),
+        &InverterConfig {
+            steps: config.inverter_steps,
+            batch_size: 64,
+            ..InverterConfig::default()
+        },
+    )?;
+    let inverter_seconds = t.elapsed().as_secs_f64();
+    let victims = victims_of(&key, full_train, victim_idx, pool);
+    let mut log = |line: &str| log(&format!("ε {epsilon}: {line}"));
+    let as_is = attack_row(
+        ("look-alike key, as is", 0),
+        &victims,
+        inverter.predict(&victims.ciphers),
+        inverter_seconds,
+        &mut log,
+    )?;
+    // The node's ciphertexts and labels: all the victim key gives the attacker.
+    let node: Vec<usize> = (0..train.len()).collect();
+    let node_labels = train.labels.clone().unwrap_or_default();
+    let t = Instant::now();
+    let cipher_len: usize = meta.architecture.cipher_shape.iter().product();
+    let map = LearnedMap::fit(
+        cipher_len,
+        (&encrypt_images(&key, train, &node, 256), &node_labels),
+        (&own_ciphers, &public_labels),
+        train.class_names.len(),
+        &LearnedMapConfig::default(),
+    )?;
+    let mapped = map.apply(&victims.ciphers);
+    let mapped_row = attack_row(
+        ("look-alike key, learned map", 0),
+        &victims,
+        inverter.predict(&mapped),
+        inverter_seconds + t.elapsed().as_secs_f64(),
+        &mut log,
+    )?;
+    let under_own = encrypt_images(&own, full_train, victim_idx, 256);
+    let link = tpr_at_fpr(cipher_len, &mapped, &under_own, 0.01);
+    log(&format!(
+        "cross-key linkability through the learned map: {:.1}% true positives at 1% false positives",
+        100.0 * link
+    ));
+    Ok((vec![as_is, mapped_row], link))
 }
 
 fn pct(v: f64) -> String {
@@ -505,20 +664,24 @@ impl CurveReport {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        s.push_str("| ε | σ | re-id bound (any attacker) | proxy head | node cnn (AE) | EC (points) | strongest attack | its re-id (same class) | its SSIM gain | class-mean re-id | linkability TPR@1% | target met |\n");
+        s.push_str("| ε | σ | re-id bound (any attacker) | proxy head | node cnn (AE) | EC (points) | strongest attack | its re-id (95% interval; same class) | its SSIM gain | class-mean re-id | linkability TPR@1%: two encryptions / two keys | target met |\n");
         s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for p in &self.points {
             let strongest = p.strongest();
             s.push_str(&format!(
-                "| {} | {:.3} | {} | {} | {} | {:.2} | {} | {} ({}) | {} | {} | {} | {} |\n",
+                "| {} | {:.3} | {} | {} | {} | {:.2} | {} | {} ({}; {}) | {} | {} | {} / {} | {} |\n",
                 eps_text(p.epsilon),
                 p.sigma,
                 p.reidentification_bound.map_or("none".into(), pct),
                 pct(p.proxy_accuracy),
                 pct(mean(&p.node_accuracy)),
                 p.ec_points(&self.original_accuracy),
-                strongest.map_or("-".into(), |a| format!("{}, {} pairs", a.method, a.pairs)),
+                strongest.map_or("-".into(), AttackRow::label),
                 strongest.map_or("-".into(), |a| pct(a.reidentification.all)),
+                strongest.map_or("-".into(), |a| {
+                    let (lo, hi) = a.reidentification.interval();
+                    format!("{}–{}", pct(lo), pct(hi))
+                }),
                 strongest.map_or("-".into(), |a| pct(a
                     .reidentification
                     .same_class
@@ -526,6 +689,7 @@ impl CurveReport {
                 strongest.map_or("-".into(), |a| format!("{:+.3}", a.gain.ssim)),
                 pct(p.baseline.reidentification.all),
                 pct(p.linkability_tpr),
+                p.cross_key_linkability.map_or("-".into(), pct),
                 if self.meets_target(p) { "yes" } else { "no" }
             ));
         }
@@ -544,7 +708,10 @@ impl CurveReport {
         s.push_str("| ε | attack | pairs | re-identified | same class | PSNR | SSIM | PSNR gain | SSIM gain | seconds |\n");
         s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
         for p in &self.points {
-            for a in std::iter::once(&p.baseline).chain(&p.attacks) {
+            for a in std::iter::once(&p.baseline)
+                .chain(&p.attacks)
+                .chain(&p.lookalike)
+            {
                 s.push_str(&format!(
                     "| {} | {} | {} | {} | {} | {:.2} | {:.3} | {:+.2} | {:+.3} | {:.0} |\n",
                     eps_text(p.epsilon),

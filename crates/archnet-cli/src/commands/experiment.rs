@@ -147,6 +147,12 @@ fn draw_curve(
             Some(p.proxy_accuracy).filter(|v| v.is_finite())
         }),
         series("re-identified, 1,000 pairs", &|p| strongest_at(p, 1_000)),
+        series("re-identified, look-alike key + learned map", &|p| {
+            p.lookalike
+                .iter()
+                .find(|a| a.method.contains("learned map"))
+                .map(|a| a.reidentification.all)
+        }),
         series("re-identified by the class mean", &|p| {
             Some(p.baseline.reidentification.all)
         }),

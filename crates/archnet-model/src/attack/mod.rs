@@ -5,6 +5,8 @@
 //! - [`inverter`]: known plaintext, a network with D1's (public) architecture trained on the pairs;
 //! - [`ciphertext_only`]: no pairs at all: per-channel probes of the ciphertexts, a look-alike key
 //!   the attacker trains on public data, and linkability of ciphertexts;
+//! - [`lookalike`]: the look-alike key with a map into it learned from the labels every holder
+//!   of ciphertexts has (for keys with no D1 to borrow, such as `private` keys);
 //! - [`judge`]: a plain-image classifier that says whether a reconstruction shows the right class
 //!   (information only: every party holding ciphertexts holds their labels too);
 //! - [`instance`]: what must stay hidden, *which* image: re-identification, gain over the
@@ -20,6 +22,7 @@ pub mod ciphertext_only;
 pub mod instance;
 pub mod inverter;
 pub mod judge;
+pub mod lookalike;
 pub mod ridge;
 
 use archnet_data::ImageDataset;
@@ -29,6 +32,7 @@ use rand::{Rng, SeedableRng};
 pub use instance::{Baseline, QualityGain, Reidentification};
 pub use inverter::{Inverter, InverterConfig};
 pub use judge::Judge;
+pub use lookalike::{LearnedMap, LearnedMapConfig};
 pub use ridge::RidgeInverse;
 
 use crate::ArchNetKey;
