@@ -4,15 +4,19 @@ mod common;
 
 use common::{archnet_ok, shared_dataset};
 
+/// A scratch folder and the folder holding the shared MNIST, or `None` without it.
+fn scratch_with_mnist() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    let mnist = shared_dataset("mnist")?;
+    let root = mnist.parent().unwrap().to_path_buf();
+    Some((tempfile::tempdir().unwrap(), root))
+}
+
 #[test]
 fn table1_quick_on_mnist_writes_all_arms() {
-    let Some(mnist) = shared_dataset("mnist") else {
+    let Some((t, root)) = scratch_with_mnist() else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let out = t.path().join("results");
-    let work = t.path().join("work");
-    let root = mnist.parent().unwrap();
+    let (out, work) = (t.path().join("results"), t.path().join("work"));
     let args = [
         "experiment",
         "table1",
@@ -106,13 +110,10 @@ fn table1_quick_on_mnist_writes_all_arms() {
 /// the look-alike attacker runs, and a rerun reuses the finished points.
 #[test]
 fn privacy_utility_tiny_on_mnist_measures_and_resumes() {
-    let Some(mnist) = shared_dataset("mnist") else {
+    let Some((t, root)) = scratch_with_mnist() else {
         return;
     };
-    let t = tempfile::tempdir().unwrap();
-    let out = t.path().join("results");
-    let work = t.path().join("work");
-    let root = mnist.parent().unwrap();
+    let (out, work) = (t.path().join("results"), t.path().join("work"));
     let args = [
         "experiment",
         "privacy-utility",

@@ -27,7 +27,7 @@ pub mod ridge;
 
 use archnet_data::ImageDataset;
 use burn::prelude::*;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 pub use instance::{Baseline, QualityGain, Reidentification};
 pub use inverter::{Inverter, InverterConfig};
@@ -77,11 +77,9 @@ pub fn add_noise(ciphers: &mut [f32], relative_std: f32, seed: u64) {
 /// Adds Gaussian noise of standard deviation `std` to every value (seeded).
 pub fn add_absolute_noise(values: &mut [f32], std: f64, seed: u64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    for v in values {
-        // Box–Muller: one standard normal from two uniforms in (0, 1].
-        let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        *v += (z * std) as f32;
+    let noise = crate::privacy::gaussian_from(&mut rng, values.len(), std);
+    for (v, z) in values.iter_mut().zip(noise) {
+        *v += z;
     }
 }
 
