@@ -375,7 +375,7 @@ pub struct PrivacyUtilityArgs {
     #[arg(long)]
     pub dataset: String,
     /// ε values, comma-separated (`inf` for no noise).
-    #[arg(long, value_delimiter = ',', default_value = "inf,32,16,8,4,2")]
+    #[arg(long, value_delimiter = ',', default_value = "inf,512,256,128,64,16,4")]
     pub epsilons: Vec<f64>,
     /// Known pairs of the known-plaintext attacker, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000")]

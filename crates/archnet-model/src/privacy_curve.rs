@@ -77,7 +77,7 @@ impl CurveConfig {
     pub fn full(dataset: &str) -> Self {
         CurveConfig {
             dataset: dataset.into(),
-            epsilons: vec![f64::INFINITY, 32.0, 16.0, 8.0, 4.0, 2.0],
+            epsilons: vec![f64::INFINITY, 512.0, 256.0, 128.0, 64.0, 16.0, 4.0],
             delta: crate::privacy::DEFAULT_DELTA,
             train_images: 10_000,
             test_images: 2_000,
