@@ -132,6 +132,10 @@ pub struct KeyTrainArgs {
     /// `private` keys: δ of the guarantee.
     #[arg(long, default_value_t = archnet_model::privacy::DEFAULT_DELTA)]
     pub delta: f64,
+    /// `private` keys: channels of the 4×4 code (1: 16 values). More values carry more of the
+    /// image's class to the node, and more of the image.
+    #[arg(long, default_value_t = 1)]
+    pub code_channels: usize,
     #[command(flatten)]
     pub data: DataArgs,
     /// The key file to write.
@@ -396,6 +400,9 @@ pub struct PrivacyUtilityArgs {
     /// Inverter training steps (batch 64).
     #[arg(long, default_value_t = 3_000)]
     pub inverter_steps: usize,
+    /// Channels of the private keys' 4×4 code (1: 16 values).
+    #[arg(long, default_value_t = 1)]
+    pub code_channels: usize,
     /// Folder holding mnist/, fashion-mnist/ and cifar10-jpeg.tar.gz.
     #[arg(long, default_value = "../shared/datasets")]
     pub data_root: std::path::PathBuf,

@@ -70,6 +70,13 @@ pub struct CurveConfig {
     pub inverter_steps: usize,
     /// The ridge map is fitted up to this many pairs (its dual system is N × N).
     pub ridge_max_pairs: usize,
+    /// Channels of the private keys' 4×4 code (absent in runs saved before it was a setting: 1).
+    #[serde(default = "one")]
+    pub code_channels: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl CurveConfig {
@@ -88,6 +95,7 @@ impl CurveConfig {
             pairs: vec![10, 100, 1_000, 10_000],
             inverter_steps: 3_000,
             ridge_max_pairs: 4_000,
+            code_channels: 1,
         }
     }
 }
@@ -351,6 +359,7 @@ fn curve_point(
         epsilon,
         delta: config.delta,
         epochs: config.key_epochs,
+        code_channels: config.code_channels,
         ..PrivateKeyConfig::default()
     };
     let (key, meta, key_seconds) = match KeyFile::load(&key_path, &crate::device()) {
@@ -541,6 +550,7 @@ fn lookalike_attacks(
         epsilon,
         delta: config.delta,
         epochs: config.key_epochs,
+        code_channels: config.code_channels,
         seed: 1,
         ..PrivateKeyConfig::default()
     };
@@ -644,7 +654,7 @@ impl CurveReport {
         let c = &self.config;
         let mut s = String::new();
         s.push_str(&format!(
-            "Made by `{command}` (the ε points took {:.0} min on this machine, summed over the runs that made them; a rerun reuses finished points). `{}`: the publisher's first {} training images, tested on the first {} test images; cnn {} epochs, seeds {:?}; key {} epochs; {} victims (the last of the publisher's images); known pairs from the training images after the publisher's; δ = {:e}.\n\n",
+            "Made by `{command}` (the ε points took {:.0} min on this machine, summed over the runs that made them; a rerun reuses finished points). `{}`: the publisher's first {} training images, tested on the first {} test images; cnn {} epochs, seeds {:?}; key {} epochs, a code of {} values; {} victims (the last of the publisher's images); known pairs from the training images after the publisher's; δ = {:e}.\n\n",
             self.points.iter().map(|p| p.seconds).sum::<f64>() / 60.0,
             c.dataset,
             c.train_images,
@@ -652,6 +662,7 @@ impl CurveReport {
             c.cnn_epochs,
             c.seeds,
             c.key_epochs,
+            16 * c.code_channels,
             c.victims,
             c.delta
         ));

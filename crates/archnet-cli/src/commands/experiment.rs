@@ -63,6 +63,7 @@ pub fn privacy_utility(args: &crate::cli::PrivacyUtilityArgs) -> anyhow::Result<
         seeds: (0..args.seeds.max(1)).collect(),
         key_epochs: args.key_epochs,
         inverter_steps: args.inverter_steps,
+        code_channels: args.code_channels,
         ..CurveConfig::full(&args.dataset)
     };
     let work = args

@@ -144,6 +144,7 @@ fn train_private(
     let config = PrivateKeyConfig {
         epsilon: args.epsilon,
         delta: args.delta,
+        code_channels: args.code_channels,
         learning_rate: args.lr.unwrap_or(PrivateKeyConfig::default().learning_rate),
         batch_size: args.batch_size,
         epochs: args.epochs,

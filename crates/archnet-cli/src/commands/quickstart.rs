@@ -108,6 +108,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         preset: "auto".into(),
         epsilon: f64::INFINITY,
         delta: archnet_model::privacy::DEFAULT_DELTA,
+        code_channels: 1,
         data: data_args(&data),
         out: key_path.clone(),
         recipe: Recipe::Fast,
