@@ -2,12 +2,12 @@
 //! of archnet's workloads, batch 64, in milliseconds and GFLOP/s:
 //!
 //! ```sh
-//! cargo run --release --example conv_phases -p archnet-model
+//! cargo run --release --example conv_phases -p archnet-kernels
 //! ```
 //!
 //! What chose `GEMM_WEIGHT_GRADIENT_MIN_CHANNELS` in `conv/kernel.rs` (results/bench.md).
 
-use archnet_model::conv::kernel::*;
+use archnet_kernels::conv::kernel::*;
 use std::time::Instant;
 /// (in channels, out channels, input size, kernel, stride, padding): paper-cifar key layers, the
 /// cnn's two layers, the keys' 2×2 halving convolution.

@@ -1,6 +1,6 @@
 //! A sequence of conv / linear / transposed-conv layers built from a [`LayerSpec`] list.
 
-use crate::conv;
+use archnet_kernels::conv;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;

@@ -56,13 +56,21 @@ const GEMM_WEIGHT_GRADIENT_MIN_CHANNELS: usize = 32;
 /// The geometry of one convolution: NCHW input, `[C_out, C_in, kh, kw]` weight, symmetric padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
+    /// Samples N.
     pub batch: usize,
+    /// Input channels C_in.
     pub in_channels: usize,
+    /// Input height and width.
     pub in_size: [usize; 2],
+    /// Output channels C_out.
     pub out_channels: usize,
+    /// Kernel height and width.
     pub kernel: [usize; 2],
+    /// Stride along height and width.
     pub stride: [usize; 2],
+    /// Zero padding on each side, along height and width.
     pub padding: [usize; 2],
+    /// Dilation along height and width.
     pub dilation: [usize; 2],
 }
 

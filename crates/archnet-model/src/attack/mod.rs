@@ -11,6 +11,7 @@
 //!   (information only: every party holding ciphertexts holds their labels too);
 //! - [`instance`]: what must stay hidden, *which* image: re-identification, gain over the
 //!   class-mean image, linkability;
+//! - [`suite`]: the protocols of the `archnet attack` commands over a [`suite::Target`];
 //! - [`audit`]: a bounded run of the above that `archnet publish` shows before any upload.
 //!
 //! Every attack returns an [`AttackResult`]: reconstructions of held-out *victim* images with
@@ -24,6 +25,7 @@ pub mod inverter;
 pub mod judge;
 pub mod lookalike;
 pub mod ridge;
+pub mod suite;
 
 use archnet_data::ImageDataset;
 use burn::prelude::*;
@@ -59,6 +61,32 @@ pub fn encrypt_images(
                 .into_data()
                 .try_to_vec::<f32>()
                 .expect("E1 outputs f32"),
+        );
+    }
+    out
+}
+
+/// D1 of `key` with its sigmoid over flat ciphertexts of `cipher_shape`, in batches of `batch`.
+pub fn decrypt_images(
+    key: &ArchNetKey,
+    cipher_shape: [usize; 3],
+    ciphers: &[f32],
+    batch: usize,
+) -> Vec<f32> {
+    let device = crate::device();
+    let len: usize = cipher_shape.iter().product();
+    let [c, h, w] = cipher_shape;
+    let mut out = Vec::new();
+    for chunk in ciphers.chunks(batch.max(1) * len) {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(chunk.to_vec(), [chunk.len() / len, c, h, w]),
+            &device,
+        );
+        out.extend(
+            key.decrypt(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("D1 outputs f32"),
         );
     }
     out

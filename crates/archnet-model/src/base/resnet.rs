@@ -5,7 +5,7 @@
 //! names a "ResNet151" for CIFAR-10; there is no such depth, so archnet offers 152 and the usual
 //! smaller ones.
 
-use crate::conv;
+use archnet_kernels::conv;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};

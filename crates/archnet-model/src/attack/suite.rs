@@ -1,0 +1,462 @@
+//! The protocols of `archnet attack known-plaintext` and `archnet attack ciphertext-only`: a
+//! [`Target`] (key, data, victims, judge) and the attacks run on it, returned as an
+//! [`AttackReport`] for the caller to print or draw.
+//!
+//! The victims are the data's last images; the images before them are what an attacker may know
+//! (pairs, the judge's training set, the mean image). Every attack is scored with the instance
+//! metrics of [`super::instance`] against the class-mean baseline.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Instant;
+
+use archnet_data::ImageDataset;
+
+use super::audit::{best_channel_probe, mean_image_guess, sort_strongest_first, victims_of};
+use super::ciphertext_only::{
+    ChannelAlignment, cycle_cost, link_across_keys, match_rate, stretch_contrast,
+};
+use super::instance::tpr_at_fpr;
+use super::{
+    AttackResult, Inverter, InverterConfig, Judge, RidgeInverse, Victims, add_noise,
+    decrypt_images, encrypt_images, reconstruction_quality,
+};
+use crate::error::{ModelError, Result};
+use crate::metrics::QualityMeans;
+use crate::trained::TrainedModel;
+use crate::{ArchNetKey, KeyMetadata};
+
+/// Seeds of the noise added to the pairs' and the victims' ciphertexts (randomised encryption).
+const PAIR_NOISE_SEED: u64 = 1;
+const VICTIM_NOISE_SEED: u64 = 2;
+/// The ridge map's dual system is N × N: it is fitted up to this many pairs.
+pub const RIDGE_MAX_PAIRS: usize = 4_000;
+
+/// Where the judge (a plain-image classifier) comes from.
+pub enum JudgeSource {
+    /// A model trained on plain images of the data's shape (`archnet train` on plain data).
+    Trained(Box<TrainedModel>, std::path::PathBuf),
+    /// A cnn trained for this many epochs on the non-victim images (none without labels).
+    Train { epochs: usize },
+}
+
+/// How a judge was trained for this run, to say so.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JudgeTraining {
+    pub epochs: usize,
+    pub images: usize,
+    pub seconds: f64,
+}
+
+/// What every attack protocol sets up: the key, the data, the victims and the judge.
+pub struct Target {
+    pub key: ArchNetKey,
+    pub meta: KeyMetadata,
+    pub data: ImageDataset,
+    /// The victims, their ciphertexts noised by `noise` when it is above 0.
+    pub victims: Victims,
+    /// Randomised encryption under test: noise × the ciphertexts' std added afresh.
+    pub noise: f32,
+    pub judge: Option<Judge>,
+    /// The judge's accuracy on the true victim images.
+    pub judge_accuracy: Option<f64>,
+    /// Set when the judge was trained here.
+    pub judge_training: Option<JudgeTraining>,
+    /// Images before this index are available as known pairs.
+    pub pair_limit: usize,
+    /// Indices of the victim images in `data` (the rest).
+    pub victim_idx: Vec<usize>,
+}
+
+impl Target {
+    /// The last `victims` images of `data` as victims under `key`; `scratch` holds a judge
+    /// trained here.
+    pub fn new(
+        key: ArchNetKey,
+        meta: KeyMetadata,
+        data: ImageDataset,
+        victims: usize,
+        noise: f32,
+        judge: JudgeSource,
+        scratch: &Path,
+    ) -> Result<Target> {
+        if victims == 0 || victims >= data.len() {
+            return Err(ModelError::Config(format!(
+                "--victims {victims} must be at least 1 and below the {} images of the data",
+                data.len()
+            )));
+        }
+        let pair_limit = data.len() - victims;
+        let victim_idx: Vec<usize> = (pair_limit..data.len()).collect();
+        let known: Vec<usize> = (0..pair_limit).collect();
+        let mut target_victims = victims_of(&key, &data, &victim_idx, &known);
+        add_noise(&mut target_victims.ciphers, noise, VICTIM_NOISE_SEED);
+        let (judge, judge_training) = match judge {
+            JudgeSource::Trained(trained, path) => {
+                (Some(judge_from(*trained, &path, data.shape)?), None)
+            }
+            JudgeSource::Train { .. } if data.labels.is_none() => (None, None),
+            JudgeSource::Train { epochs } => {
+                let started = Instant::now();
+                let judge = Judge::train(data.select(&known), epochs, 0, scratch)?;
+                let training = JudgeTraining {
+                    epochs,
+                    images: known.len(),
+                    seconds: started.elapsed().as_secs_f64(),
+                };
+                (Some(judge), Some(training))
+            }
+        };
+        let judge_accuracy = match (&judge, &target_victims.labels) {
+            (Some(j), Some(labels)) => Some(j.recognised(&target_victims.images, labels)?),
+            _ => None,
+        };
+        Ok(Target {
+            key,
+            meta,
+            data,
+            victims: target_victims,
+            noise,
+            judge,
+            judge_accuracy,
+            judge_training,
+            pair_limit,
+            victim_idx,
+        })
+    }
+
+    fn score(&self, name: String, out: Vec<f32>, seconds: f64) -> Result<AttackResult> {
+        AttackResult::score(name, &self.victims, out, self.judge.as_ref(), seconds)
+    }
+}
+
+/// A judge from a trained model, refused unless it takes plain images of `shape`.
+fn judge_from(trained: TrainedModel, path: &Path, shape: [usize; 3]) -> Result<Judge> {
+    if trained.card.key_id.is_some() || trained.card.spec.input_shape != shape {
+        return Err(ModelError::Mismatch {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the judge must be trained on plain {:?} images (this one takes {:?}{})",
+                shape,
+                trained.card.spec.input_shape,
+                if trained.card.key_id.is_some() {
+                    " ciphertexts"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    Ok(Judge::from_model(trained.model, shape))
+}
+
+/// A known-plaintext inverter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownPlaintextMethod {
+    /// A linear map fitted on the pairs ([`RidgeInverse`]).
+    Ridge,
+    /// A network with D1's architecture trained on the pairs ([`Inverter`]).
+    Inverter,
+}
+
+impl FromStr for KnownPlaintextMethod {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ridge" => Ok(KnownPlaintextMethod::Ridge),
+            "inverter" => Ok(KnownPlaintextMethod::Inverter),
+            other => Err(ModelError::Config(format!(
+                "unknown attack method `{other}` (known: ridge, inverter)"
+            ))),
+        }
+    }
+}
+
+/// What the known-plaintext protocol runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownPlaintextConfig {
+    /// Known pairs: the data's first N images, for each N.
+    pub pairs: Vec<usize>,
+    pub methods: Vec<KnownPlaintextMethod>,
+    /// Ridge strength, relative to the mean squared norm of a ciphertext.
+    pub lambda: f64,
+    /// Inverter training steps.
+    pub inverter_steps: usize,
+}
+
+/// Which protocol made a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttackKind {
+    KnownPlaintext,
+    CiphertextOnly,
+}
+
+impl std::fmt::Display for AttackKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AttackKind::KnownPlaintext => "known-plaintext",
+            AttackKind::CiphertextOnly => "ciphertext-only",
+        })
+    }
+}
+
+/// The same images encrypted twice under the attacked key, matched.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SameKeyLinkability {
+    /// Fraction matched to their own second encryption.
+    pub match_rate: f64,
+    /// True positives at 1% false positives.
+    pub tpr_at_1pct_fpr: f64,
+}
+
+/// What the look-alike key recovered beyond its attack rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookalikeSummary {
+    pub key_id: String,
+    /// The look-alike key's cycle error (E1 ∘ D1) on victim ciphertexts as they are.
+    pub cycle_error_as_is: f64,
+    /// … and after aligning channels.
+    pub cycle_error_aligned: f64,
+    /// Seconds to align.
+    pub fit_seconds: f64,
+    /// The victims under both keys, matched by channel probes.
+    pub link_by_probes: f64,
+    /// The channels the probes chose (attacked key's, look-alike's, inverted).
+    pub link_channels: (usize, usize, bool),
+    pub link_tpr_at_1pct_fpr: f64,
+    /// … and through the aligned decoder.
+    pub link_by_decoder: f64,
+}
+
+/// One protocol's outcome.
+pub struct AttackReport {
+    pub kind: AttackKind,
+    /// Strongest first for ciphertext-only; in run order for known-plaintext.
+    pub results: Vec<AttackResult>,
+    /// Guessing the mean image.
+    pub guess: QualityMeans,
+    /// Pair counts whose ridge map was not fitted (over [`RIDGE_MAX_PAIRS`]).
+    pub ridge_skipped: Vec<usize>,
+    /// Ciphertext-only: the same images encrypted twice, matched.
+    pub same_key: Option<SameKeyLinkability>,
+    /// Ciphertext-only with a look-alike key.
+    pub lookalike: Option<LookalikeSummary>,
+}
+
+impl AttackReport {
+    fn new(kind: AttackKind, results: Vec<AttackResult>, guess: QualityMeans) -> Self {
+        AttackReport {
+            kind,
+            results,
+            guess,
+            ridge_skipped: Vec::new(),
+            same_key: None,
+            lookalike: None,
+        }
+    }
+}
+
+/// Known plaintext: each method fitted on each N pairs, applied to the victims' ciphertexts.
+/// `on_result` sees each attack as it finishes.
+pub fn known_plaintext(
+    t: &Target,
+    config: &KnownPlaintextConfig,
+    on_result: &mut dyn FnMut(&AttackResult),
+) -> Result<AttackReport> {
+    if let Some(&n) = config.pairs.iter().find(|&&n| n == 0 || n > t.pair_limit) {
+        return Err(ModelError::Config(format!(
+            "{n} pairs: between 1 and {} (the images before the {} victims)",
+            t.pair_limit,
+            t.victims.len()
+        )));
+    }
+    let max_pairs = config.pairs.iter().copied().max().unwrap_or(0);
+    let known: Vec<usize> = (0..max_pairs).collect();
+    let mut ciphers = encrypt_images(&t.key, &t.data, &known, 64);
+    add_noise(&mut ciphers, t.noise, PAIR_NOISE_SEED);
+    let plains = t.data.batch_f32(&known);
+    let cipher_len: usize = t.meta.architecture.cipher_shape.iter().product();
+    let plain_len = t.data.image_len();
+    let mut results = Vec::new();
+    let mut ridge_skipped = Vec::new();
+    for &n in &config.pairs {
+        let (c, p) = (&ciphers[..n * cipher_len], &plains[..n * plain_len]);
+        for method in &config.methods {
+            let started = Instant::now();
+            let (name, out) = match method {
+                KnownPlaintextMethod::Ridge if n > RIDGE_MAX_PAIRS => {
+                    ridge_skipped.push(n);
+                    continue;
+                }
+                KnownPlaintextMethod::Ridge => {
+                    let ridge = RidgeInverse::fit(c, p, n, config.lambda)?;
+                    (
+                        format!("ridge map, {n} pairs"),
+                        ridge.predict(&t.victims.ciphers),
+                    )
+                }
+                KnownPlaintextMethod::Inverter => {
+                    let inverter_config = InverterConfig {
+                        steps: config.inverter_steps,
+                        ..InverterConfig::default()
+                    };
+                    let inverter =
+                        Inverter::train(&t.meta.architecture, c, p, n, &inverter_config)?;
+                    (
+                        format!("inverter net, {n} pairs"),
+                        inverter.predict(&t.victims.ciphers),
+                    )
+                }
+            };
+            let result = t.score(name, out, started.elapsed().as_secs_f64())?;
+            on_result(&result);
+            results.push(result);
+        }
+    }
+    let guess = mean_image_guess(t.data.shape, &plains, t.victims.len());
+    let guess = reconstruction_quality(t.data.shape, &t.victims.images, &guess);
+    let mut report = AttackReport::new(AttackKind::KnownPlaintext, results, guess);
+    report.ridge_skipped = ridge_skipped;
+    Ok(report)
+}
+
+/// The attacker's own key and public images, for the look-alike attack.
+pub struct Lookalike<'a> {
+    pub key: &'a ArchNetKey,
+    pub meta: &'a KeyMetadata,
+    /// Where the key was read from, for errors.
+    pub path: &'a Path,
+    /// What the attacker encrypts with its own key.
+    pub public: &'a ImageDataset,
+}
+
+/// Ciphertext only: the best channel probe, linkability under the key, and with `lookalike` the
+/// attacker's own key decoding the victims (as is, by channel statistics, cycle-aligned; each
+/// also inverted) and linking them across keys.
+pub fn ciphertext_only(
+    t: &Target,
+    lookalike: Option<Lookalike<'_>>,
+    on_result: &mut dyn FnMut(&AttackResult),
+) -> Result<AttackReport> {
+    let arch = &t.meta.architecture;
+    let cipher_len: usize = arch.cipher_shape.iter().product();
+    let probe = best_channel_probe(arch, &t.victims, t.judge.as_ref())?;
+    on_result(&probe);
+    let mut results = vec![probe];
+
+    // Linkability under the same key: E1 is deterministic, so without noise a repeated image
+    // repeats its ciphertext exactly.
+    let again = {
+        let mut c = encrypt_images(&t.key, &t.data, &t.victim_idx, 64);
+        add_noise(&mut c, t.noise, VICTIM_NOISE_SEED + 1);
+        c
+    };
+    let same_key = SameKeyLinkability {
+        match_rate: match_rate(cipher_len, &t.victims.ciphers, &again),
+        tpr_at_1pct_fpr: tpr_at_fpr(cipher_len, &t.victims.ciphers, &again, 0.01),
+    };
+    let lookalike = match lookalike {
+        Some(own) => Some(lookalike_attack(t, &own, &mut results, on_result)?),
+        None => None,
+    };
+    sort_strongest_first(&mut results);
+    // The blind guess: the victims' own mean image (generous to the guess: an attacker would
+    // only have a public dataset's mean).
+    let guess = reconstruction_quality(
+        t.data.shape,
+        &t.victims.images,
+        &mean_image_guess(t.data.shape, &t.victims.images, t.victims.len()),
+    );
+    let mut report = AttackReport::new(AttackKind::CiphertextOnly, results, guess);
+    report.same_key = Some(same_key);
+    report.lookalike = lookalike;
+    Ok(report)
+}
+
+/// The look-alike key's attacks, appended to `results`.
+fn lookalike_attack(
+    t: &Target,
+    own: &Lookalike<'_>,
+    results: &mut Vec<AttackResult>,
+    on_result: &mut dyn FnMut(&AttackResult),
+) -> Result<LookalikeSummary> {
+    let arch = &t.meta.architecture;
+    let refuse = |reason: String| ModelError::Mismatch {
+        path: own.path.to_path_buf(),
+        reason,
+    };
+    if own.meta.architecture != *arch {
+        return Err(refuse(
+            "the look-alike key must have the attacked key's preset and shapes".into(),
+        ));
+    }
+    if !arch.has_decoder() {
+        return Err(refuse(format!(
+            "a `{}` key has no decoder D1 to decode with; the look-alike attack on such keys is the privacy-utility protocol's",
+            arch.preset
+        )));
+    }
+    if own.meta.key_id == t.meta.key_id {
+        return Err(refuse(
+            "the look-alike key is the attacked key itself".into(),
+        ));
+    }
+    if own.public.shape != t.data.shape {
+        return Err(ModelError::Config(
+            "the public data must have the victims' image shape".into(),
+        ));
+    }
+    let cipher_len: usize = arch.cipher_shape.iter().product();
+    let started = Instant::now();
+    let all: Vec<usize> = (0..own.public.len()).collect();
+    let own_ciphers = encrypt_images(own.key, own.public, &all, 64);
+    let statistics = ChannelAlignment::fit(arch.cipher_shape, &t.victims.ciphers, &own_ciphers);
+    // The attacker picks the assignment of channels without labels: by the look-alike key's
+    // cycle error on a few victim ciphertexts, starting from the statistics and from "as is".
+    let sample = &t.victims.ciphers[..cipher_len * t.victims.len().min(32)];
+    let mut cost = |c: &[f32]| cycle_cost(own.key, arch.cipher_shape, c);
+    let by_statistics = statistics.apply(&t.victims.ciphers);
+    let (searched, searched_cost) = [statistics.in_place(), statistics]
+        .into_iter()
+        .map(|start| start.refine(sample, &mut cost, 4))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("two starting points");
+    let aligned = searched.apply(&t.victims.ciphers);
+    // The attacker stretches each decoded image's contrast, as for the channel probes.
+    let decode = |c: &[f32]| -> Vec<f32> {
+        let mut images = decrypt_images(own.key, arch.cipher_shape, c, 64);
+        stretch_contrast(&mut images, t.data.image_len());
+        images
+    };
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let cycle_error_as_is = cost(sample);
+    for (name, input) in [
+        ("look-alike, as is", &t.victims.ciphers),
+        ("look-alike, channel statistics", &by_statistics),
+        ("look-alike, cycle-aligned", &aligned),
+    ] {
+        let out = decode(input);
+        let inverted: Vec<f32> = out.iter().map(|v| 1.0 - v).collect();
+        for (suffix, images) in [("", out), (", inverted", inverted)] {
+            let r = t.score(format!("{name}{suffix}"), images, fit_seconds)?;
+            on_result(&r);
+            results.push(r);
+        }
+    }
+    // Linkability across keys: the same images under the attacked key and the look-alike key,
+    // matched from the ciphertexts alone (channel probes), and through the aligned decoder as a
+    // second try.
+    let theirs = encrypt_images(own.key, &t.data, &t.victim_idx, 64);
+    let link = link_across_keys(arch.cipher_shape, t.data.shape, &t.victims.ciphers, &theirs);
+    Ok(LookalikeSummary {
+        key_id: own.meta.key_id.clone(),
+        cycle_error_as_is,
+        cycle_error_aligned: searched_cost,
+        fit_seconds,
+        link_by_probes: link.match_rate,
+        link_channels: link.channels,
+        link_tpr_at_1pct_fpr: link.tpr_at_1pct_fpr,
+        link_by_decoder: match_rate(t.data.image_len(), &decode(&aligned), &decode(&theirs)),
+    })
+}
