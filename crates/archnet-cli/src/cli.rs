@@ -421,7 +421,7 @@ pub struct Table1Args {
     pub dataset: String,
     /// quick (minutes, a subset) or full (what results/ is made with).
     #[arg(long, default_value = "quick")]
-    pub budget: archnet_model::experiment::Budget,
+    pub budget: archnet_lab::experiment::Budget,
     /// Folder holding mnist/, fashion-mnist/ and cifar10-jpeg.tar.gz.
     #[arg(long, default_value = "../shared/datasets")]
     pub data_root: std::path::PathBuf,

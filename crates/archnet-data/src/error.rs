@@ -1,4 +1,4 @@
-//! The one error type of this crate: every variant names the file it is about.
+//! The one error type of this crate: every variant names the file (or the samples) it is about.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,9 @@ pub enum DataError {
         what: &'static str,
         reason: String,
     },
+    /// Samples that must carry labels (to train or evaluate on) have none.
+    #[error("{what} has no labels")]
+    Unlabelled { what: String },
     /// A shard's content hash is not the one the manifest recorded.
     #[error("{path}: checksum mismatch: manifest says sha256 {expected}, file has {found}")]
     Checksum {

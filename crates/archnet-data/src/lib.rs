@@ -11,7 +11,9 @@ pub mod encrypted;
 pub mod error;
 pub mod fsutil;
 pub mod readers;
+pub mod samples;
 pub mod stats;
+pub mod synthetic;
 
 pub use dataset::{ImageDataset, Split};
 pub use error::DataError;

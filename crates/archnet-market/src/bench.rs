@@ -16,6 +16,7 @@ use crate::db::Db;
 use crate::error::{MarketError, Result};
 use crate::publisher::{self, PublishOptions};
 use crate::server::{AppState, LocalServer, ServerConfig};
+use crate::states::TaskState;
 use crate::testkit;
 use crate::types::*;
 
@@ -148,7 +149,7 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
     let deadline = started + options.max_duration;
     let mut decided = 0;
     while Instant::now() < deadline {
-        decided = count_tasks(&db, &["completed", "failed"]).await?;
+        decided = count_tasks(&db, &[TaskState::Completed, TaskState::Failed]).await?;
         if decided == options.tasks {
             break;
         }
@@ -177,7 +178,7 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             options.tasks
         ));
     }
-    let completed = count_tasks(&db, &["completed"]).await?;
+    let completed = count_tasks(&db, &[TaskState::Completed]).await?;
     let payments = db
         .ledger(None)
         .await?
@@ -234,21 +235,20 @@ async fn publish_first(client: &Client, dir: &std::path::Path) -> Result<TaskInf
         requirements: Requirements::default(),
         storage: archnet_data::encrypted::Storage::F32,
         split: None,
+        gate: Default::default(),
     };
     publisher::upload_and_open(client, &options, &mut |_| {}).await
 }
 
-async fn count_tasks(db: &Db, states: &[&str]) -> Result<usize> {
+async fn count_tasks(db: &Db, states: &[TaskState]) -> Result<usize> {
     Ok(db
         .tasks(None)
         .await?
         .iter()
-        .filter(|t| states.contains(&t.state.as_str()))
+        .filter(|t| states.contains(&t.state))
         .count())
 }
 
-/// One simulated node: upload the model once, then lease, heartbeat, list files, submit, until
-/// told to stop.
 /// What the simulated nodes share: latency samples, counters and the stop flag.
 #[derive(Clone)]
 struct Shared {

@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::error::{ErrorBody, MarketError, Result};
 use crate::server::CHUNK_SHA256_HEADER;
+use crate::states::UploadState;
 use crate::types::{CreateUploadRequest, FileListing, UploadStatus};
 
 /// A client of one server, with one token.
@@ -170,7 +171,7 @@ impl Client {
             status = Some(self.post("/api/v1/uploads", &req).await?);
         }
         let status = status.expect("set above");
-        if status.state == "complete" {
+        if status.state == UploadState::Complete {
             on_bytes(size);
             return Ok(status);
         }

@@ -42,6 +42,12 @@ pub enum MarketError {
     Remote { status: u16, message: String },
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    /// A local key, dataset or encryption run failed (the publisher's or the node's side).
+    #[error(transparent)]
+    Model(#[from] archnet_model::ModelError),
+    /// A local dataset or file could not be read or written.
+    #[error(transparent)]
+    Data(#[from] archnet_data::DataError),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

@@ -17,6 +17,7 @@ pub mod error;
 pub mod node;
 pub mod publisher;
 pub mod server;
+pub mod states;
 pub mod store;
 pub mod testkit;
 pub mod timing;

@@ -17,6 +17,7 @@ use archnet_onnx::{ExportInfo, export_model};
 
 use crate::client::Client;
 use crate::error::{MarketError, Result};
+use crate::states::SubmissionState;
 use crate::types::{
     Capabilities, DatasetListing, HeartbeatResponse, LeaseGrant, LeaseRequest, SubmissionInfo,
     SubmitRequest,
@@ -234,7 +235,10 @@ async fn train_and_submit(
     tracing::info!(submission = %submitted.id, "model handed in; waiting for validation");
     loop {
         let s: SubmissionInfo = client.get(&path).await?;
-        if s.state == "accepted" || s.state == "rejected" {
+        if matches!(
+            s.state,
+            SubmissionState::Accepted | SubmissionState::Rejected
+        ) {
             return Ok(Some(s));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

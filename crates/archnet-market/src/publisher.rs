@@ -1,5 +1,8 @@
-//! The publisher's side: encrypt locally (the key never leaves), upload the training and
-//! validation splits as resumable checksummed uploads, open the task, and fetch the model.
+//! The publisher's side: audit the key on the data (nothing is encrypted for upload before the
+//! publisher has seen what an attacker would recover, and a key over the thresholds is refused
+//! unless the publisher accepts the leakage), encrypt locally (the key never leaves), upload the
+//! training and validation splits as resumable checksummed uploads, open the task, and fetch the
+//! model.
 //!
 //! Everything lands in a work folder with a small state file, so `archnet publish` run again
 //! after an interruption skips the encryption and the chunks already uploaded.
@@ -10,12 +13,14 @@ use std::time::Instant;
 
 use archnet_data::encrypted::{MANIFEST_FILE, Manifest, Storage};
 use archnet_data::{Split, open_dataset};
+use archnet_lab::attack::audit::{AuditConfig, AuditReport, LeakageThresholds, run_audit};
 use archnet_model::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
-use archnet_model::{KeyFile, device};
+use archnet_model::{KeyFile, KeyMetadata, device};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::error::{MarketError, Result};
+use crate::states::TaskState;
 use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Requirements, TaskInfo};
 
 /// File in the work folder that remembers what was done.
@@ -40,6 +45,46 @@ pub struct PublishOptions {
     pub storage: Storage,
     /// Train/validation split; the paper's 6:1 (28×28) or 5:1 by default.
     pub split: Option<SplitRatio>,
+    /// The leakage audit run before encrypting.
+    pub gate: AuditGate,
+}
+
+/// The leakage audit [`prepare`] runs before it encrypts anything for upload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AuditGate {
+    pub thresholds: LeakageThresholds,
+    /// Publish even when the audit exceeds the thresholds (the publisher has seen the numbers).
+    pub accept_leakage: bool,
+    pub config: AuditConfig,
+}
+
+impl Default for AuditGate {
+    fn default() -> Self {
+        AuditGate {
+            thresholds: LeakageThresholds::default(),
+            accept_leakage: false,
+            config: AuditConfig::default(),
+        }
+    }
+}
+
+/// The audit as [`prepare`] ran it.
+pub struct Audit {
+    pub report: AuditReport,
+    /// The key's metadata (id, preset) the audit was run on.
+    pub key: KeyMetadata,
+    /// Thresholds exceeded, in words (empty: within them).
+    pub violations: Vec<String>,
+}
+
+/// What [`prepare`] did.
+pub enum Prepared {
+    /// Encrypted and split, ready for [`upload_and_open`]; `audit` is `None` when an earlier run
+    /// had already prepared the work folder.
+    Ready { t1_ms: u64, audit: Option<Audit> },
+    /// The audit exceeded the thresholds and the publisher did not accept the leakage: nothing
+    /// was encrypted for upload.
+    Refused { audit: Audit },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -65,8 +110,8 @@ impl PublishState {
 
     fn save(&self, dir: &Path) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).expect("state serialises");
-        archnet_data::fsutil::write_atomic(&dir.join(STATE_FILE), &bytes, 0o600)
-            .map_err(|e| MarketError::Internal(e.to_string()))
+        archnet_data::fsutil::write_atomic(&dir.join(STATE_FILE), &bytes, 0o600)?;
+        Ok(())
     }
 }
 
@@ -76,26 +121,59 @@ pub fn split_dir(work_dir: &Path, split: &str) -> PathBuf {
     work_dir.join(split)
 }
 
-/// Encrypts the dataset with the key into `work_dir/encrypted` and makes the `train` and
-/// `validation` folders. Blocking (it runs E1); skipped when already done. Returns t1 in ms.
-pub fn prepare(options: &PublishOptions, on_samples: &mut dyn FnMut(usize)) -> Result<u64> {
-    if let Some(t1) = PublishState::load(&options.work_dir)?.t1_ms {
-        return Ok(t1);
+/// Audits the key on the dataset, then (within the thresholds, or with the leakage accepted)
+/// encrypts the dataset into `work_dir/encrypted` and makes the `train` and `validation` folders.
+/// Blocking (it trains attackers and runs E1); skipped when already done. `on_stage` hears the
+/// audit's stages, `on_samples` the images encrypted.
+pub fn prepare(
+    options: &PublishOptions,
+    on_stage: &mut dyn FnMut(&str),
+    on_samples: &mut dyn FnMut(usize),
+) -> Result<Prepared> {
+    if let Some(t1_ms) = PublishState::load(&options.work_dir)?.t1_ms {
+        return Ok(Prepared::Ready { t1_ms, audit: None });
     }
+    std::fs::create_dir_all(&options.work_dir)
+        .map_err(|e| MarketError::io(&options.work_dir, e))?;
     let encrypted = options.work_dir.join("encrypted");
     let started = Instant::now();
-    let model_err = |e: archnet_model::ModelError| MarketError::BadRequest(e.to_string());
-    let (key, meta) = KeyFile::load(&options.key, &device()).map_err(model_err)?;
-    let mut data = open_dataset(&options.data, Split::Train)
-        .map_err(|e| MarketError::BadRequest(e.to_string()))?;
+    let (key, meta) = KeyFile::load(&options.key, &device())?;
+    let mut data = open_dataset(&options.data, Split::Train)?;
     if let Some(limit) = options.limit {
         data.truncate(limit);
+    }
+    if data.shape != meta.architecture.plain_shape {
+        return Err(MarketError::BadRequest(format!(
+            "{}: the key takes {:?} images, the data has {:?}",
+            options.data.display(),
+            meta.architecture.plain_shape,
+            data.shape
+        )));
     }
     if data.labels.is_none() {
         return Err(MarketError::BadRequest(format!(
             "{}: the dataset has no labels; a training task needs them",
             options.data.display()
         )));
+    }
+    // Nothing leaves this machine before the publisher has seen what an attacker would recover.
+    let scratch = tempfile::tempdir().map_err(|e| MarketError::io(std::env::temp_dir(), e))?;
+    let report = run_audit(
+        &key,
+        &meta.architecture,
+        meta.privacy.as_ref(),
+        &data,
+        &options.gate.config,
+        scratch.path(),
+        on_stage,
+    )?;
+    let audit = Audit {
+        violations: report.violations(&options.gate.thresholds),
+        report,
+        key: meta.clone(),
+    };
+    if !audit.violations.is_empty() && !options.gate.accept_leakage {
+        return Ok(Prepared::Refused { audit });
     }
     if encrypted.exists() {
         // A half-written folder from an interrupted run.
@@ -111,12 +189,14 @@ pub fn prepare(options: &PublishOptions, on_samples: &mut dyn FnMut(usize)) -> R
         source_fingerprint: data.fingerprint(),
         noise: 0.0,
     };
-    let manifest = encrypt_dataset(&key, &meta, &data, &encrypted, &encrypt_options, on_samples)
-        .map_err(model_err)?;
+    let manifest = encrypt_dataset(&key, &meta, &data, &encrypted, &encrypt_options, on_samples)?;
     write_split_dirs(&encrypted, &manifest, &options.work_dir)?;
     let t1 = (meta.training.wall_seconds * 1000.0) as u64 + started.elapsed().as_millis() as u64;
     mark_prepared(&options.work_dir, t1)?;
-    Ok(t1)
+    Ok(Prepared::Ready {
+        t1_ms: t1,
+        audit: Some(audit),
+    })
 }
 
 /// Makes the `train` and `validation` folders of `work_dir` from an encrypted dataset.
@@ -217,7 +297,7 @@ pub async fn upload_and_open(
 /// completed task (with its validation report) as it stood before the download.
 pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<(u64, TaskInfo)> {
     let task: TaskInfo = client.get(&format!("/api/v1/tasks/{task_id}")).await?;
-    if task.state != "completed" {
+    if task.state != TaskState::Completed {
         return Err(MarketError::Conflict(format!(
             "task {task_id} is {}; there is no accepted model yet",
             task.state

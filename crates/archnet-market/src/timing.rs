@@ -1,6 +1,7 @@
 //! The time budget of the paper's §4.7: t0 = t1 + 4·t2 + t3 + t4, from what was measured.
 
 use crate::db::{LeaseRow, SubmissionRow, TaskRow};
+use crate::states::LeaseState;
 use crate::types::Timing;
 
 /// Assembles a task's [`Timing`] from its row, its accepted submission and its leases.
@@ -30,7 +31,7 @@ pub fn task_timing(
     let lost_ms = leases
         .iter()
         .filter(|l| accepted.is_none_or(|s| s.lease_id != l.id))
-        .filter(|l| l.state != "active")
+        .filter(|l| l.state != LeaseState::Active)
         .map(|l| l.ended_ms.unwrap_or(l.expires_ms) - l.created_ms)
         .sum();
     let end_to_end_ms = match (task.t1_ms, task.publish_upload_ms, task.delivered_ms) {

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::states::{LeaseState, SubmissionState, TaskState, UploadState};
+
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -97,8 +99,7 @@ pub struct UploadStatus {
     pub chunks: u64,
     /// Indices of the chunks received and verified.
     pub received: Vec<u64>,
-    /// `open` or `complete`.
-    pub state: String,
+    pub state: UploadState,
 }
 
 /// What a task asks of the node that trains it (§2.1: "the computer that meets the task
@@ -176,7 +177,7 @@ pub struct LeaseInfo {
     pub node: String,
     /// The node's account name.
     pub node_name: String,
-    pub state: String,
+    pub state: LeaseState,
     pub created_ms: i64,
     pub expires_ms: i64,
     pub ended_ms: Option<i64>,
@@ -189,14 +190,53 @@ pub struct SubmissionInfo {
     pub task_id: String,
     pub lease_id: String,
     pub node: String,
-    /// `pending`, `validating`, `accepted` or `rejected`.
-    pub state: String,
+    pub state: SubmissionState,
     /// Validation accuracy (0–1), when the model ran.
     pub accuracy: Option<f64>,
     /// The validation report (accuracy, confusion matrix, speed) or why the model was refused.
-    pub report: Option<serde_json::Value>,
+    pub report: Option<ValidationReport>,
     pub created_ms: i64,
     pub validated_ms: Option<i64>,
+}
+
+/// What the server's validator made of a submitted model: the run over the validation split, or
+/// why the model was refused before or while running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ValidationReport {
+    /// The model ran over the whole validation split.
+    Ran(ValidationRun),
+    /// The model was refused (policy, limits, wrong key, a failure while running).
+    Refused {
+        /// Why, in one line.
+        refused: String,
+    },
+}
+
+impl ValidationReport {
+    /// Accuracy on the validation split, when the model ran.
+    pub fn accuracy(&self) -> Option<f64> {
+        match self {
+            ValidationReport::Ran(run) => Some(run.accuracy),
+            ValidationReport::Refused { .. } => None,
+        }
+    }
+}
+
+/// A model's run over the validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidationRun {
+    /// Share of validation samples classified as their label (0–1).
+    pub accuracy: f64,
+    /// Validation samples run.
+    pub samples: usize,
+    /// Accuracy of each true class (`null` for a class with no samples).
+    pub per_class_accuracy: Vec<Option<f64>>,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    /// Wall seconds of the run, loading included.
+    pub seconds: f64,
+    pub samples_per_second: f64,
 }
 
 /// The time budget of §4.7, t0 = t1 + 4·t2 + t3 + t4, with every leg as measured (ms).
@@ -232,8 +272,7 @@ pub struct TaskInfo {
     pub id: String,
     pub name: String,
     pub publisher: String,
-    /// `open`, `leased`, `validating`, `completed` or `failed`.
-    pub state: String,
+    pub state: TaskState,
     pub fee: i64,
     pub min_accuracy: f64,
     pub attempts: u32,

@@ -80,6 +80,7 @@ impl Harness {
             requirements: Requirements::default(),
             storage: archnet_data::encrypted::Storage::F32,
             split: None,
+            gate: Default::default(),
         };
         publisher::upload_and_open(&self.client(token), &options, &mut |_| {})
             .await
@@ -465,6 +466,7 @@ async fn a_replayed_submission_is_refused_and_pays_once() {
         requirements: Requirements::default(),
         storage: archnet_data::encrypted::Storage::F32,
         split: None,
+        gate: Default::default(),
     };
     let opened = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {}).await;
     assert_eq!(status_of(opened.unwrap_err()), 402);
@@ -587,6 +589,7 @@ async fn tasks_go_only_to_nodes_that_meet_their_requirements() {
         },
         storage: archnet_data::encrypted::Storage::F32,
         split: None,
+        gate: Default::default(),
     };
     let task = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {})
         .await

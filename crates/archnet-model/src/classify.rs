@@ -7,127 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use archnet_data::ImageDataset;
-use archnet_data::encrypted::EncryptedDataset;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::base::{BaseModel, BaseModelSpec};
 use crate::error::{ModelError, Result};
 
-/// Receives one batch: flat `[n, C, H, W]` values and `n` labels.
-pub type BatchFn<'a> = dyn FnMut(&[f32], &[u16]) -> Result<()> + 'a;
-
-/// Labeled samples to train or evaluate on.
-// One value per training run: the size of the encrypted variant (its manifest) costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Samples {
-    /// Plain images in memory (pixels scaled to [0, 1]).
-    Plain(ImageDataset),
-    /// One split of an encrypted dataset, read shard by shard.
-    Encrypted {
-        dataset: EncryptedDataset,
-        split: String,
-    },
-}
-
-impl Samples {
-    /// `[C, H, W]` of one sample.
-    pub fn shape(&self) -> [usize; 3] {
-        match self {
-            Samples::Plain(d) => d.shape,
-            Samples::Encrypted { dataset, .. } => dataset.manifest().sample_shape,
-        }
-    }
-
-    /// Class names in label order.
-    pub fn class_names(&self) -> Vec<String> {
-        match self {
-            Samples::Plain(d) => d.class_names.clone(),
-            Samples::Encrypted { dataset, .. } => dataset.manifest().class_names.clone(),
-        }
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        match self {
-            Samples::Plain(d) => d.len(),
-            Samples::Encrypted { dataset, split } => {
-                dataset.split(split).map(|s| s.count).unwrap_or(0)
-            }
-        }
-    }
-
-    /// Whether there are no samples.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The key id of encrypted data (`None` for plain data).
-    pub fn key_id(&self) -> Option<String> {
-        match self {
-            Samples::Plain(_) => None,
-            Samples::Encrypted { dataset, .. } => Some(dataset.manifest().key_id.clone()),
-        }
-    }
-
-    /// Calls `f(values, labels)` for each batch. With `shuffle = Some(seed)`, the order is a
-    /// seeded permutation (of shards, then within each shard, for encrypted data).
-    pub fn for_each_batch(
-        &self,
-        batch_size: usize,
-        shuffle: Option<u64>,
-        f: &mut BatchFn<'_>,
-    ) -> Result<()> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(shuffle.unwrap_or(0));
-        let visit = |len: usize, rng: &mut rand::rngs::StdRng| {
-            let mut order: Vec<usize> = (0..len).collect();
-            if shuffle.is_some() {
-                order.shuffle(rng);
-            }
-            order
-        };
-        match self {
-            Samples::Plain(d) => {
-                let labels = d
-                    .labels
-                    .as_ref()
-                    .ok_or_else(|| ModelError::Config("the dataset has no labels".into()))?;
-                let order = visit(d.len(), &mut rng);
-                for chunk in order.chunks(batch_size) {
-                    let y: Vec<u16> = chunk.iter().map(|&i| labels[i]).collect();
-                    f(&d.batch_f32(chunk), &y)?;
-                }
-            }
-            Samples::Encrypted { dataset, split } => {
-                let info = dataset.split(split)?;
-                let sample_len = dataset.sample_len();
-                for s in visit(info.shards.len(), &mut rng) {
-                    let shard = dataset.read_shard(&info.shards[s])?;
-                    let labels = shard.y.as_ref().ok_or_else(|| {
-                        ModelError::Config(format!("split `{split}` has no labels"))
-                    })?;
-                    let order = visit(shard.count, &mut rng);
-                    for chunk in order.chunks(batch_size) {
-                        let mut x = Vec::with_capacity(chunk.len() * sample_len);
-                        for &i in chunk {
-                            x.extend_from_slice(&shard.x[i * sample_len..(i + 1) * sample_len]);
-                        }
-                        let y: Vec<u16> = chunk.iter().map(|&i| labels[i]).collect();
-                        f(&x, &y)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
+pub use archnet_data::samples::{Evaluation, Samples, evaluate_with};
 
 /// Settings of a base-model training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,26 +52,6 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
-/// Accuracy and confusion matrix of a model on labeled samples.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evaluation {
-    pub count: usize,
-    pub accuracy: f64,
-    /// `confusion[true][predicted]`.
-    pub confusion: Vec<Vec<usize>>,
-}
-
-impl Evaluation {
-    /// Accuracy of each true class (NaN for a class with no samples).
-    pub fn per_class_accuracy(&self) -> Vec<f64> {
-        self.confusion
-            .iter()
-            .enumerate()
-            .map(|(i, row)| row[i] as f64 / row.iter().sum::<usize>() as f64)
-            .collect()
-    }
-}
-
 /// Runs `model` over `samples`; returns accuracy and confusion matrix.
 pub fn evaluate(model: &BaseModel, samples: &Samples, batch_size: usize) -> Result<Evaluation> {
     let shape = samples.shape();
@@ -204,46 +74,6 @@ pub fn predict_batch(
         .try_to_vec::<i64>()
         .map_err(|e| ModelError::Config(format!("reading predictions: {e:?}")))?;
     Ok(predicted.into_iter().map(|p| p as usize).collect())
-}
-
-/// Predicts one batch: flat `[n, C, H, W]` values and `n` → `n` class indices.
-pub type PredictFn<'a> = dyn FnMut(&[f32], usize) -> Result<Vec<usize>> + 'a;
-
-/// Accuracy and confusion matrix of any classifier (a burn model, an ONNX model) over `samples`.
-pub fn evaluate_with(
-    samples: &Samples,
-    batch_size: usize,
-    predict: &mut PredictFn<'_>,
-) -> Result<Evaluation> {
-    let classes = samples.class_names().len();
-    let mut confusion = vec![vec![0usize; classes]; classes];
-    let mut count = 0;
-    samples.for_each_batch(batch_size, None, &mut |x, y| {
-        let predicted = predict(x, y.len())?;
-        if predicted.len() != y.len() {
-            return Err(ModelError::Config(format!(
-                "the classifier returned {} predictions for {} samples",
-                predicted.len(),
-                y.len()
-            )));
-        }
-        for (&truth, &p) in y.iter().zip(&predicted) {
-            if p >= classes {
-                return Err(ModelError::Config(format!(
-                    "the classifier predicted class {p}, but there are {classes} classes"
-                )));
-            }
-            confusion[truth as usize][p] += 1;
-        }
-        count += y.len();
-        Ok(())
-    })?;
-    let correct: usize = (0..classes).map(|i| confusion[i][i]).sum();
-    Ok(Evaluation {
-        count,
-        accuracy: correct as f64 / count.max(1) as f64,
-        confusion,
-    })
 }
 
 /// How many rows of `logits` (`[n, classes]`) have their largest value at the row's label.
@@ -476,7 +306,7 @@ fn write_checkpoint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_data::bright_dark;
+    use archnet_data::synthetic::bright_dark;
 
     /// Two classes that differ in mean brightness: any working classifier separates them.
 

@@ -8,6 +8,9 @@ pub enum ModelError {
     /// A dataset could not be read or written.
     #[error(transparent)]
     Data(#[from] archnet_data::DataError),
+    /// A classifier's predictions cannot be scored.
+    #[error(transparent)]
+    Prediction(#[from] archnet_data::samples::PredictionError),
     /// No preset of that name, or a preset that does not fit the data.
     #[error("preset `{preset}`: {reason}")]
     Preset { preset: String, reason: String },

@@ -36,7 +36,7 @@ impl HEncoder {
 impl LDecoder {
     /// A freshly initialised decoder with the layers of `plan` (an attacker's inverter uses
     /// D1's architecture).
-    pub(crate) fn init(plan: &[crate::arch::LayerSpec], device: &Device) -> Self {
+    pub fn init(plan: &[crate::arch::LayerSpec], device: &Device) -> Self {
         LDecoder {
             layers: LayerStack::init(plan, device),
         }

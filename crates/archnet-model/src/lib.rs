@@ -1,5 +1,7 @@
 //! ArchNet keys: the H-encoder E1 and L-decoder D1 of the paper (§4), their presets, training as
-//! an identity map, the key file, and the streaming encrypt/decrypt pipelines.
+//! an identity map, `private` keys and their guarantee, the key file, the streaming
+//! encrypt/decrypt pipelines, and the base models a node trains on ciphertexts. What attacks and
+//! experiments measure about them lives in `archnet-lab`.
 //!
 //! ```no_run
 //! use archnet_model::{KeyArchitecture, ArchNetKey};
@@ -10,27 +12,18 @@
 //! ```
 
 pub mod arch;
-pub mod attack;
 pub mod base;
-pub mod bench;
 pub mod classify;
-pub mod dp;
-pub mod dp_sgd;
 pub mod error;
-pub mod experiment;
 pub mod key;
 pub mod keyfile;
 pub mod metrics;
 pub mod pipeline;
 pub mod privacy;
-pub mod privacy_curve;
 pub mod private_key;
 mod stack;
 pub mod train;
 pub mod trained;
-
-#[cfg(test)]
-mod test_data;
 
 pub use arch::{KeyArchitecture, LayerSpec, PRESETS};
 pub use error::ModelError;

@@ -84,6 +84,18 @@ impl QualityMeans {
     }
 }
 
+/// Standard deviation of all values.
+pub fn std_dev(values: &[f32]) -> f64 {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    (values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

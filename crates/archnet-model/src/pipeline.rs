@@ -143,8 +143,8 @@ pub fn encrypt_dataset(
         if options.noise > 0.0 {
             // One absolute scale for the whole dataset, fresh draws for every batch.
             let std = *noise_std
-                .get_or_insert_with(|| crate::attack::std_dev(&cipher) * options.noise as f64);
-            crate::attack::add_absolute_noise(&mut cipher, std, start as u64);
+                .get_or_insert_with(|| crate::metrics::std_dev(&cipher) * options.noise as f64);
+            crate::privacy::add_absolute_noise(&mut cipher, std, start as u64);
         }
         let labels: Vec<u16> = data
             .labels

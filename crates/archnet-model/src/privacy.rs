@@ -199,6 +199,17 @@ pub fn gaussian_from(rng: &mut impl Rng, n: usize, sigma: f64) -> Vec<f32> {
     out
 }
 
+/// Adds Gaussian noise of standard deviation `std` to every value (seeded), drawn as
+/// [`gaussian_from`] draws it.
+pub fn add_absolute_noise(values: &mut [f32], std: f64, seed: u64) {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let noise = gaussian_from(&mut rng, values.len(), std);
+    for (v, z) in values.iter_mut().zip(noise) {
+        *v += z;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,17 +25,8 @@ pub struct ExportInfo {
     pub class_names: Vec<String>,
 }
 
-/// Metadata keys archnet writes.
-pub mod metadata {
-    /// The archnet version that exported the model.
-    pub const VERSION: &str = "archnet_version";
-    /// Base model kind (`cnn`, `resnet18`, ...).
-    pub const BASE_MODEL: &str = "archnet_base_model";
-    /// Key id of the training data, absent for plain data.
-    pub const KEY_ID: &str = "archnet_key_id";
-    /// JSON array of class names.
-    pub const CLASS_NAMES: &str = "archnet_class_names";
-}
+/// Metadata keys archnet writes (defined beside the validator that reads them).
+pub use archnet_validate::metadata;
 
 /// Exports `model` (described by `spec`) to ONNX bytes: IR 8, opset 18, input `input`
 /// `[N, C, H, W]` f32 with symbolic `N`, output `logits` `[N, K]`.

@@ -4,17 +4,13 @@
 use std::path::Path;
 
 use anyhow::Context;
-use archnet_figures::{Row, Tile, image_grid};
-use archnet_model::attack::suite::{
+use archnet_lab::attack::suite::{
     self, AttackReport, JudgeSource, KnownPlaintextConfig, KnownPlaintextMethod, Lookalike, Target,
 };
-use archnet_model::attack::{AttackResult, Victims};
+use archnet_lab::attack::{AttackResult, Victims};
 use archnet_model::metrics::QualityMeans;
 
 use crate::cli::{AttackTargetArgs, CiphertextOnlyArgs, KnownPlaintextArgs};
-
-/// Victims drawn in a picture.
-const SHOWN: usize = 8;
 
 fn target(args: &AttackTargetArgs, scratch: &Path) -> anyhow::Result<Target> {
     let (key, meta, data) = super::key_and_images(&args.key, &args.data)?;
@@ -213,34 +209,14 @@ fn print_report(title: &str, t: &Target, guess: QualityMeans, results: &[AttackR
     }
 }
 
-/// Draws the victims and each attack's reconstructions of them, one row per attack.
+/// Draws the victims and each attack's reconstructions ([`archnet_lab::outputs::draw_attacks`]).
 pub(crate) fn draw(
     path: &Path,
     title: &str,
     victims: &Victims,
     results: &[AttackResult],
 ) -> anyhow::Result<()> {
-    let len: usize = victims.shape.iter().product();
-    let tiles = |values: &[f32]| -> Vec<Tile> {
-        values
-            .chunks(len)
-            .take(SHOWN)
-            .map(|v| Tile {
-                shape: victims.shape,
-                values: v.to_vec(),
-                range: Some((0.0, 1.0)),
-            })
-            .collect()
-    };
-    let mut rows = vec![Row {
-        label: "victim images".into(),
-        tiles: tiles(&victims.images),
-    }];
-    rows.extend(results.iter().map(|r| Row {
-        label: r.attack.clone(),
-        tiles: tiles(&r.reconstructions),
-    }));
-    image_grid(path, title, &rows, 3).with_context(|| format!("drawing {}", path.display()))?;
+    archnet_lab::outputs::draw_attacks(path, title, victims, results)?;
     println!("  picture: {}", path.display());
     Ok(())
 }

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use anyhow::Context;
-use archnet_model::attack::audit::{AuditConfig, AuditReport, LeakageThresholds, run_audit};
+use archnet_lab::attack::audit::{AuditConfig, AuditReport, LeakageThresholds, run_audit};
 use archnet_model::{ArchNetKey, KeyMetadata};
 
-use crate::cli::{AuditArgs, DataArgs, LeakageArgs};
+use crate::cli::{AuditArgs, LeakageArgs};
 
 /// `archnet audit`: fails when the thresholds are exceeded.
 pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
@@ -22,35 +22,51 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The audit `publish` runs: refuses (an error) when thresholds are exceeded and the publisher
-/// has not passed `--accept-leakage`.
-pub fn before_publishing(
-    key_path: &Path,
-    data: &DataArgs,
-    leakage: &LeakageArgs,
-    accept_leakage: bool,
+/// What `publish`'s audit found, printed and drawn; t1 (ms) when the data is ready to upload,
+/// an error when the audit refused it.
+pub fn after_publish_audit(
+    prepared: archnet_market::publisher::Prepared,
     picture: &Path,
-) -> anyhow::Result<()> {
-    let (key, meta, images) = super::key_and_images(key_path, data)?;
-    let verdict = audit(&key, &meta, &images, leakage, Some(picture))?;
-    if verdict.is_empty() {
-        println!("audit: within your thresholds");
-        return Ok(());
-    }
-    if accept_leakage {
-        println!(
-            "audit: above your thresholds ({} finding(s)); publishing anyway because of --accept-leakage",
-            verdict.len()
-        );
-        return Ok(());
+) -> anyhow::Result<u64> {
+    use archnet_market::publisher::Prepared;
+    let (audit, t1_ms) = match prepared {
+        Prepared::Ready { t1_ms, audit: None } => {
+            println!("audit: passed when this work folder was prepared (an earlier run)");
+            return Ok(t1_ms);
+        }
+        Prepared::Ready {
+            t1_ms,
+            audit: Some(audit),
+        } => (audit, Some(t1_ms)),
+        Prepared::Refused { audit } => (audit, None),
+    };
+    show(&audit.report, &audit.key, Some(picture))?;
+    if let Some(t1_ms) = t1_ms {
+        if audit.violations.is_empty() {
+            println!("audit: within your thresholds");
+        } else {
+            println!(
+                "audit: above your thresholds ({} finding(s)); publishing anyway because of --accept-leakage",
+                audit.violations.len()
+            );
+        }
+        return Ok(t1_ms);
     }
     anyhow::bail!(
         "not published: the leakage audit exceeds your thresholds:\n  {}\n\
          Look at {} and the numbers above; publish anyway with --accept-leakage, or raise \
          --max-reidentification / --max-ssim-gain (or use a `private` key)",
-        verdict.join("\n  "),
+        audit.violations.join("\n  "),
         picture.display()
     )
+}
+
+/// The thresholds `--max-reidentification` and `--max-ssim-gain` set.
+pub fn thresholds(leakage: &LeakageArgs) -> LeakageThresholds {
+    LeakageThresholds {
+        max_reidentification: fraction(leakage.max_reidentification),
+        max_ssim_gain: leakage.max_ssim_gain,
+    }
 }
 
 /// Runs and prints the audit; returns the thresholds exceeded, in words.
@@ -61,10 +77,6 @@ fn audit(
     leakage: &LeakageArgs,
     picture: Option<&Path>,
 ) -> anyhow::Result<Vec<String>> {
-    let limits = LeakageThresholds {
-        max_reidentification: fraction(leakage.max_reidentification),
-        max_ssim_gain: leakage.max_ssim_gain,
-    };
     let config = AuditConfig::default();
     let scratch = tempfile::tempdir().context("a scratch folder for the audit's judge")?;
     let bar = crate::progress::spinner("audit");
@@ -78,7 +90,13 @@ fn audit(
         &mut |stage| bar.set_message(stage.to_string()),
     )?;
     bar.finish_and_clear();
-    print(&report, meta);
+    show(&report, meta, picture)?;
+    Ok(report.violations(&thresholds(leakage)))
+}
+
+/// Prints the audit and draws its picture.
+fn show(report: &AuditReport, meta: &KeyMetadata, picture: Option<&Path>) -> anyhow::Result<()> {
+    print(report, meta);
     if let Some(path) = picture {
         super::attack::draw(
             path,
@@ -87,7 +105,7 @@ fn audit(
             &report.attacks,
         )?;
     }
-    Ok(report.violations(&limits))
+    Ok(())
 }
 
 fn print(report: &AuditReport, meta: &KeyMetadata) {

@@ -15,7 +15,7 @@ pub fn workload(args: &BenchWorkloadArgs) -> anyhow::Result<()> {
     let measurement = if args.name == "validate-onnx-cnn" {
         validate_onnx(args, batch)?
     } else {
-        archnet_model::bench::run(&args.name, batch, args.warmup, args.steps)?
+        archnet_lab::bench::run(&args.name, batch, args.warmup, args.steps)?
     };
     let mut line = serde_json::to_value(&measurement)?;
     line["peak_rss_mib"] = serde_json::json!(peak_rss_mib());
@@ -29,8 +29,8 @@ pub fn workload(args: &BenchWorkloadArgs) -> anyhow::Result<()> {
 fn validate_onnx(
     args: &BenchWorkloadArgs,
     batch: usize,
-) -> anyhow::Result<archnet_model::bench::Measurement> {
-    use archnet_model::bench::{CIPHER_SHAPE, synthetic_batch, time_steps, untrained_cnn};
+) -> anyhow::Result<archnet_lab::bench::Measurement> {
+    use archnet_lab::bench::{CIPHER_SHAPE, synthetic_batch, time_steps, untrained_cnn};
     use archnet_onnx::{ModelPolicy, OnnxClassifier, ValidationLimits};
     let (model, spec) = untrained_cnn()?;
     let info = archnet_onnx::ExportInfo {

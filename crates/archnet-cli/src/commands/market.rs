@@ -7,12 +7,13 @@ use anyhow::Context;
 use archnet_market::client::Client;
 use archnet_market::db::Db;
 use archnet_market::node::{self, NodeOptions, Trainer};
-use archnet_market::publisher::{self, PublishOptions};
+use archnet_market::publisher::{self, AuditGate, PublishOptions};
 use archnet_market::server::{self, AppState, ServerConfig};
+use archnet_market::states::SubmissionState;
 use archnet_market::timing;
 use archnet_market::types::{
     AccountInfo, Balance, CreateAccountRequest, CreatedAccount, LedgerEntry, Requirements, Role,
-    TaskInfo,
+    TaskInfo, ValidationReport,
 };
 
 use super::human_bytes;
@@ -185,24 +186,31 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
         },
         storage: args.storage,
         split: None,
-    };
-    std::fs::create_dir_all(&args.work_dir)
-        .with_context(|| format!("creating {}", args.work_dir.display()))?;
-    // Nothing leaves this machine before the publisher has seen what an attacker would recover.
-    super::audit::before_publishing(
-        &args.key,
-        &crate::cli::DataArgs {
-            data: args.data.clone(),
-            data_split: archnet_data::Split::Train,
-            limit: args.limit,
+        gate: AuditGate {
+            thresholds: super::audit::thresholds(&args.leakage),
+            accept_leakage: args.accept_leakage,
+            ..AuditGate::default()
         },
-        &args.leakage,
-        args.accept_leakage,
-        &args.work_dir.join("audit.png"),
-    )?;
-    let bar = samples_bar(0, "encrypt");
-    let t1_ms = publisher::prepare(&options, &mut |n| bar.inc(n as u64))?;
-    bar.finish_and_clear();
+    };
+    // The audit's stages on a spinner, then the encryption on a bar once it starts.
+    let spinner = crate::progress::spinner("audit");
+    let mut bar = None;
+    let prepared = publisher::prepare(
+        &options,
+        &mut |stage| spinner.set_message(stage.to_string()),
+        &mut |n| {
+            bar.get_or_insert_with(|| {
+                spinner.finish_and_clear();
+                samples_bar(0, "encrypt")
+            })
+            .inc(n as u64)
+        },
+    );
+    spinner.finish_and_clear();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let t1_ms = super::audit::after_publish_audit(prepared?, &args.work_dir.join("audit.png"))?;
     println!(
         "encrypted locally into {} (t1 = key training + encryption = {:.1} s); the key stays here",
         args.work_dir.display(),
@@ -245,7 +253,7 @@ pub fn tasks(args: &ConnectArgs) -> anyhow::Result<()> {
         let accuracy = t
             .submissions
             .iter()
-            .find(|s| s.state == "accepted")
+            .find(|s| s.state == SubmissionState::Accepted)
             .and_then(|s| s.accuracy)
             .map(|a| format!("{:.2}%", 100.0 * a))
             .unwrap_or_else(|| "-".into());
@@ -292,7 +300,8 @@ pub fn print_task(t: &TaskInfo) {
     for s in &t.submissions {
         let detail = match (&s.accuracy, &s.report) {
             (Some(a), _) => format!("validation accuracy {:.2}%", 100.0 * a),
-            (None, Some(r)) => format!("refused: {}", r["refused"].as_str().unwrap_or("?")),
+            (None, Some(ValidationReport::Refused { refused })) => format!("refused: {refused}"),
+            (None, Some(ValidationReport::Ran(_))) => "ran, without an accuracy".into(),
             _ => "waiting for validation".into(),
         };
         let node = t
@@ -323,18 +332,20 @@ pub fn fetch_model(args: &FetchModelArgs) -> anyhow::Result<()> {
         args.out.display(),
         human_bytes(bytes)
     );
-    if let Some(s) = task.submissions.iter().find(|s| s.state == "accepted") {
+    if let Some(s) = task
+        .submissions
+        .iter()
+        .find(|s| s.state == SubmissionState::Accepted)
+    {
+        let run = match &s.report {
+            Some(ValidationReport::Ran(run)) => Some(run),
+            _ => None,
+        };
         println!(
             "validation report: accuracy {:.2}% on {} encrypted validation samples ({} s)",
             100.0 * s.accuracy.unwrap_or(0.0),
-            s.report
-                .as_ref()
-                .and_then(|r| r["samples"].as_u64())
-                .unwrap_or(0),
-            s.report
-                .as_ref()
-                .and_then(|r| r["seconds"].as_f64())
-                .map(|v| format!("{v:.1}"))
+            run.map_or(0, |r| r.samples),
+            run.map(|r| format!("{:.1}", r.seconds))
                 .unwrap_or_else(|| "?".into())
         );
     }

@@ -17,6 +17,7 @@ use archnet_model::train::{Loss, Recipe};
 use archnet_market::client::Client;
 use archnet_market::node::{self, NodeOptions, Trainer};
 use archnet_market::server::{AppState, LocalServer, ServerConfig};
+use archnet_market::states::{LeaseState, SubmissionState};
 use archnet_market::types::{Balance, LedgerEntry, Role, TaskInfo};
 
 use crate::cli::{
@@ -221,7 +222,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         .context("starting node A")?;
     loop {
         let t = task_status(&publisher)?;
-        if t.leases.iter().any(|l| l.state == "active") {
+        if t.leases.iter().any(|l| l.state == LeaseState::Active) {
             timeline.say("node A holds a lease and downloads the encrypted training split");
             break;
         }
@@ -270,7 +271,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         task.validation_samples,
         100.0 * MIN_ACCURACY
     ));
-    if submission.state != "accepted" {
+    if submission.state != SubmissionState::Accepted {
         anyhow::bail!(
             "the server rejected node B's model: {:?}",
             submission.report

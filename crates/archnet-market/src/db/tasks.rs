@@ -3,7 +3,10 @@
 use super::ledger::{account_wallet, escrow_wallet, transfer};
 use super::{Db, is_unique_violation, new_id, now_ms};
 use crate::error::{MarketError, Result};
-use crate::types::{Capabilities, FileRef, LeaseInfo, Requirements, SubmissionInfo};
+use crate::types::{
+    Capabilities, FileRef, LeaseInfo, LeaseState, Requirements, SubmissionInfo, SubmissionState,
+    TaskState, ValidationReport,
+};
 
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -11,7 +14,8 @@ pub struct TaskRow {
     pub id: String,
     pub publisher: String,
     pub name: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: TaskState,
     pub fee: i64,
     pub min_accuracy: f64,
     pub max_attempts: i64,
@@ -69,7 +73,8 @@ pub struct LeaseRow {
     pub id: String,
     pub task_id: String,
     pub node: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: LeaseState,
     pub created_ms: i64,
     pub expires_ms: i64,
     pub ended_ms: Option<i64>,
@@ -100,7 +105,8 @@ pub struct SubmissionRow {
     pub lease_id: String,
     pub node: String,
     pub upload_id: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: SubmissionState,
     pub accuracy: Option<f64>,
     pub report: Option<String>,
     pub created_ms: i64,
@@ -166,7 +172,7 @@ pub struct ClaimedSubmission {
 pub struct ValidationOutcome {
     /// Accuracy on the validation split; `None` when the model was refused or failed to run.
     pub accuracy: Option<f64>,
-    pub report: serde_json::Value,
+    pub report: ValidationReport,
     pub validation_ms: i64,
 }
 
@@ -410,7 +416,7 @@ impl Db {
                 id: lease_id,
                 task_id: task.id.clone(),
                 node: node.to_string(),
-                state: "active".into(),
+                state: LeaseState::Active,
                 created_ms: now,
                 expires_ms: now + ttl_ms,
                 ended_ms: None,
@@ -446,9 +452,9 @@ impl Db {
             // Someone else's lease is not revealed.
             return Err(MarketError::NotFound(format!("lease {id}")));
         }
-        match lease.state.as_str() {
-            "active" if lease.expires_ms >= now_ms() => Ok(lease),
-            "active" | "expired" => Err(MarketError::Conflict(format!(
+        match lease.state {
+            LeaseState::Active if lease.expires_ms >= now_ms() => Ok(lease),
+            LeaseState::Active | LeaseState::Expired => Err(MarketError::Conflict(format!(
                 "lease {id} expired; the task went back to the queue"
             ))),
             _ => Err(MarketError::Conflict(format!(
@@ -644,9 +650,14 @@ impl Db {
             "UPDATE submissions SET state = $1, accuracy = $2, report = $3, validated_ms = $4, validation_ms = $5 \
              WHERE id = $6 AND state = 'validating'",
         )
-        .bind(if accepted { "accepted" } else { "rejected" })
+        .bind(if accepted {
+            SubmissionState::Accepted
+        } else {
+            SubmissionState::Rejected
+        }
+        .as_str())
         .bind(outcome.accuracy)
-        .bind(outcome.report.to_string())
+        .bind(serde_json::to_string(&outcome.report).expect("a validation report serialises"))
         .bind(now)
         .bind(outcome.validation_ms)
         .bind(id)
@@ -742,7 +753,7 @@ impl Db {
                 continue;
             }
             let a_end = a.ended_ms.unwrap_or(a.expires_ms);
-            if a.state == "active" || a_end > b.created_ms {
+            if a.state == LeaseState::Active || a_end > b.created_ms {
                 problems.push(format!(
                     "task {}: lease {} (until {a_end}) overlaps lease {} (from {})",
                     a.task_id, a.id, b.id, b.created_ms

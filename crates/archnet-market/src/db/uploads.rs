@@ -2,7 +2,7 @@
 
 use super::{Db, is_unique_violation, new_id, now_ms};
 use crate::error::{MarketError, Result};
-use crate::types::{ChunkInfo, UploadStatus};
+use crate::types::{ChunkInfo, UploadState, UploadStatus};
 
 /// An upload as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -13,7 +13,8 @@ pub struct UploadRow {
     pub size: i64,
     pub sha256: String,
     pub chunk_size: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: UploadState,
     pub first_chunk_ms: Option<i64>,
     pub completed_ms: Option<i64>,
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use archnet_onnx::{ModelPolicy, ValidationLimits};
+use archnet_validate::{ModelPolicy, ValidationLimits};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MarketError, Result};

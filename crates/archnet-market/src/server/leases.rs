@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::Caller;
 use super::{AppState, check_file_name};
 use crate::error::{ErrorBody, MarketError, Result};
+use crate::states::UploadState;
 use crate::types::{
     DatasetListing, FileListing, HeartbeatResponse, LeaseGrant, LeaseRequest, Role, SubmissionInfo,
     SubmitRequest,
@@ -129,7 +130,7 @@ pub async fn submit(
 ) -> Result<(StatusCode, Json<SubmissionInfo>)> {
     let node = caller.require(Role::Node)?;
     let upload = state.db.owned_upload(&req.upload_id, &node.id).await?;
-    if upload.state != "complete" {
+    if upload.state != UploadState::Complete {
         return Err(MarketError::BadRequest(format!(
             "upload {} is not complete",
             upload.id

@@ -25,7 +25,8 @@ use crate::types::*;
     components(schemas(
         ErrorBody, Role, AccountInfo, CreateAccountRequest, CreatedAccount, CreateUploadRequest,
         UploadStatus, Requirements, Capabilities, FileRef, CreateTaskRequest, LeaseInfo,
-        SubmissionInfo, Timing, TaskInfo, LeaseRequest, LeaseGrant, HeartbeatResponse, ChunkInfo,
+        SubmissionInfo, ValidationReport, ValidationRun, UploadState, TaskState, LeaseState,
+        SubmissionState, Timing, TaskInfo, LeaseRequest, LeaseGrant, HeartbeatResponse, ChunkInfo,
         FileListing, DatasetListing, SubmitRequest, DeliveryReport, Balance, LedgerEntry, Health,
     )),
     modifiers(&BearerToken)

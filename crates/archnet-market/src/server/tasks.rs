@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::Caller;
 use crate::db::{Account, Db, NewTask, TaskRow, UploadRow, now_ms};
 use crate::error::{ErrorBody, MarketError, Result};
+use crate::states::{SubmissionState, TaskState, UploadState};
 use crate::timing::task_timing;
 use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
 
@@ -39,7 +40,7 @@ async fn check_split(
     for f in files {
         super::check_file_name(&f.name)?;
         let upload = state.db.owned_upload(&f.upload_id, owner).await?;
-        if upload.state != "complete" {
+        if upload.state != UploadState::Complete {
             return Err(bad(format!(
                 "upload {} ({}) is not complete",
                 f.upload_id, f.name
@@ -160,7 +161,9 @@ pub async fn create(
 pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
     let leases = db.task_leases(&task.id).await?;
     let submissions = db.task_submissions(&task.id).await?;
-    let accepted = submissions.iter().find(|s| s.state == "accepted");
+    let accepted = submissions
+        .iter()
+        .find(|s| s.state == SubmissionState::Accepted);
     let timing = task_timing(task, accepted, &leases);
     let mut lease_infos = Vec::with_capacity(leases.len());
     for lease in leases {
@@ -243,8 +246,8 @@ pub async fn model(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let task = owned_task(&state.db, &id, &caller.0).await?;
-    let submission_id = match (&task.state[..], &task.accepted_submission) {
-        ("completed", Some(s)) => s.clone(),
+    let submission_id = match (task.state, &task.accepted_submission) {
+        (TaskState::Completed, Some(s)) => s.clone(),
         _ => {
             return Err(MarketError::Conflict(format!(
                 "task {id} is {}; there is no accepted model yet",

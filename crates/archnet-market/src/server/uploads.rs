@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::auth::Caller;
 use super::{AppState, check_file_name};
 use crate::error::{ErrorBody, MarketError, Result};
+use crate::states::UploadState;
 use crate::types::{CreateUploadRequest, Role, UploadStatus};
 
 /// Header carrying a chunk's sha256 (lowercase hex).
@@ -86,7 +87,7 @@ pub async fn put_chunk(
     body: Bytes,
 ) -> Result<StatusCode> {
     let upload = state.db.owned_upload(&id, &caller.0.id).await?;
-    if upload.state != "open" {
+    if upload.state != UploadState::Open {
         return Err(MarketError::Conflict(format!("upload {id} is complete")));
     }
     if index >= upload.chunk_count() {
@@ -129,7 +130,7 @@ pub async fn complete(
     Path(id): Path<String>,
 ) -> Result<Json<UploadStatus>> {
     let upload = state.db.owned_upload(&id, &caller.0.id).await?;
-    if upload.state == "complete" {
+    if upload.state == UploadState::Complete {
         return Ok(Json(state.db.upload_status(&upload).await?));
     }
     let chunks = state.db.chunks(&id).await?;

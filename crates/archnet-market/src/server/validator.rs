@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use archnet_data::encrypted::EncryptedDataset;
-use archnet_model::classify::Samples;
-use archnet_onnx::OnnxClassifier;
-use archnet_onnx::export::metadata;
+use archnet_data::samples::Samples;
+use archnet_validate::OnnxClassifier;
+use archnet_validate::metadata;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::db::{ClaimedSubmission, ValidationOutcome};
 use crate::error::{MarketError, Result};
+use crate::types::{ValidationReport, ValidationRun};
 
 /// Claims and validates submissions until `stop` changes.
 pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -92,10 +93,10 @@ async fn validate_claimed(
         .await;
         keep_alive.abort();
         match run {
-            Ok(Ok(report)) => {
-                let accuracy = report["accuracy"].as_f64();
+            Ok(Ok(run)) => {
+                let report = ValidationReport::Ran(run);
                 ValidationOutcome {
-                    accuracy,
+                    accuracy: report.accuracy(),
                     report,
                     validation_ms: started.elapsed().as_millis() as i64,
                 }
@@ -119,7 +120,7 @@ async fn validate_claimed(
 fn refused(reason: String, started: Instant) -> ValidationOutcome {
     ValidationOutcome {
         accuracy: None,
-        report: serde_json::json!({ "refused": reason }),
+        report: ValidationReport::Refused { refused: reason },
         validation_ms: started.elapsed().as_millis() as i64,
     }
 }
@@ -131,9 +132,9 @@ fn run_model(
     shape: [usize; 3],
     classes: usize,
     key_id: &str,
-    policy: &archnet_onnx::ModelPolicy,
-    limits: &archnet_onnx::ValidationLimits,
-) -> std::result::Result<serde_json::Value, String> {
+    policy: &archnet_validate::ModelPolicy,
+    limits: &archnet_validate::ValidationLimits,
+) -> std::result::Result<ValidationRun, String> {
     let started = Instant::now();
     let onnx =
         OnnxClassifier::load(bytes, policy, limits, shape, classes).map_err(|e| e.to_string())?;
@@ -154,14 +155,18 @@ fn run_model(
         .validate(&samples, limits, started)
         .map_err(|e| e.to_string())?;
     let e = &report.evaluation;
-    Ok(serde_json::json!({
-        "accuracy": e.accuracy,
-        "samples": e.count,
-        "per_class_accuracy": e.per_class_accuracy(),
-        "confusion": e.confusion,
-        "seconds": report.seconds,
-        "samples_per_second": report.samples_per_second,
-    }))
+    Ok(ValidationRun {
+        accuracy: e.accuracy,
+        samples: e.count,
+        per_class_accuracy: e
+            .per_class_accuracy()
+            .into_iter()
+            .map(|a| Some(a).filter(|a| a.is_finite()))
+            .collect(),
+        confusion: e.confusion.clone(),
+        seconds: report.seconds,
+        samples_per_second: report.samples_per_second,
+    })
 }
 
 /// Writes the task's validation files to the server's cache folder (once; files already there

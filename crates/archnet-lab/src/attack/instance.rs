@@ -14,7 +14,7 @@
 //! - **linkability** ([`tpr_at_fpr`]): the true-positive rate at 1% false positives of telling
 //!   whether two ciphertexts hold the same image.
 
-use crate::metrics::QualityMeans;
+use archnet_model::metrics::QualityMeans;
 
 /// Squared L2 distance of two equally long rows.
 fn distance2(a: &[f32], b: &[f32]) -> f64 {
@@ -307,8 +307,8 @@ mod tests {
         assert_eq!(tpr_at_fpr(len, &a, &a, 0.01), 1.0);
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        let noise = crate::privacy::gaussian_from(&mut rng, a.len(), 1.0);
-        let unrelated = crate::privacy::gaussian_from(&mut rng, a.len(), 1.0);
+        let noise = archnet_model::privacy::gaussian_from(&mut rng, a.len(), 1.0);
+        let unrelated = archnet_model::privacy::gaussian_from(&mut rng, a.len(), 1.0);
         let tpr = tpr_at_fpr(len, &noise, &unrelated, 0.01);
         assert!(tpr < 0.1, "independent noise links {tpr}");
     }

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use crate::base::{BaseModel, BaseModelSpec};
-use crate::classify::{ClassifierTrainConfig, Samples, predict_batch, train_classifier};
-use crate::error::Result;
 use archnet_data::ImageDataset;
+use archnet_model::base::{BaseModel, BaseModelSpec};
+use archnet_model::classify::{ClassifierTrainConfig, Samples, predict_batch, train_classifier};
+use archnet_model::error::Result;
 
 /// A plain-image classifier.
 pub struct Judge {

@@ -2,8 +2,8 @@
 //! default batch sizes, on synthetic inputs of the real shapes, timed after a warm-up.
 //!
 //! Each workload runs exactly the operations of the real code path (the key's
-//! `round_trip_logits` + BCE + Adam as in [`crate::train::train_key`], E1 alone as in
-//! encryption, a base model + cross-entropy + Adam as in [`crate::classify::train_classifier`]),
+//! `round_trip_logits` + BCE + Adam as in [`archnet_model::train::train_key`], E1 alone as in
+//! encryption, a base model + cross-entropy + Adam as in [`archnet_model::classify::train_classifier`]),
 //! without reading data from disk, so the numbers measure the tensor backend. The PyTorch
 //! versions in `bench/pytorch/workloads.py` do the same work.
 
@@ -14,11 +14,11 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::arch::KeyArchitecture;
-use crate::base::{BaseModel, BaseModelSpec};
-use crate::error::{ModelError, Result};
-use crate::key::ArchNetKey;
-use crate::train::{Loss, reconstruction_loss};
+use archnet_model::arch::KeyArchitecture;
+use archnet_model::base::{BaseModel, BaseModelSpec};
+use archnet_model::error::{ModelError, Result};
+use archnet_model::key::ArchNetKey;
+use archnet_model::train::{Loss, reconstruction_loss};
 
 /// The benchmarked workloads.
 pub const WORKLOADS: [&str; 6] = [
@@ -107,8 +107,8 @@ fn key_train(
     steps: usize,
 ) -> Result<Measurement> {
     let arch = KeyArchitecture::preset(preset, shape)?;
-    let device = crate::device().autodiff();
-    let _rng = crate::seeded_run(&device, 0);
+    let device = archnet_model::device().autodiff();
+    let _rng = archnet_model::seeded_run(&device, 0);
     let mut key = Some(ArchNetKey::init(&arch, &device));
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let [c, h, w] = shape;
@@ -125,8 +125,8 @@ fn key_train(
 
 fn encrypt(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<Measurement> {
     let arch = KeyArchitecture::preset("paper-mnist", [1, 28, 28])?;
-    let device = crate::device();
-    let _rng = crate::seeded_run(&device, 0);
+    let device = archnet_model::device();
+    let _rng = archnet_model::seeded_run(&device, 0);
     let key = ArchNetKey::init(&arch, &device);
     let values = synthetic_batch(batch * 784);
     time_steps(workload, batch, warmup, steps, &mut || {
@@ -151,8 +151,8 @@ fn train_base(
         input_shape: CIPHER_SHAPE,
         classes: 10,
     };
-    let device = crate::device().autodiff();
-    let _rng = crate::seeded_run(&device, 0);
+    let device = archnet_model::device().autodiff();
+    let _rng = archnet_model::seeded_run(&device, 0);
     let mut model = Some(BaseModel::init(&spec, &device).map_err(ModelError::Config)?);
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -179,8 +179,8 @@ pub fn untrained_cnn() -> Result<(BaseModel, BaseModelSpec)> {
         input_shape: CIPHER_SHAPE,
         classes: 10,
     };
-    let device = crate::device();
-    let _rng = crate::seeded_run(&device, 0);
+    let device = archnet_model::device();
+    let _rng = archnet_model::seeded_run(&device, 0);
     let model = BaseModel::init(&spec, &device).map_err(ModelError::Config)?;
     Ok((model, spec))
 }

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use archnet_model::classify::{Evaluation, Samples, evaluate_with};
+use archnet_data::samples::{Evaluation, Samples, evaluate_with};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -184,28 +184,18 @@ impl OnnxClassifier {
         let run_started = Instant::now();
         let total = samples.len();
         let mut done = 0;
-        let mut failure = None;
         let evaluation = evaluate_with(samples, self.batch_size, &mut |x, n| {
             if started.elapsed() > limits.max_duration {
-                failure = Some(OnnxError::Timeout {
+                return Err(OnnxError::Timeout {
                     limit_s: limits.max_duration.as_secs(),
                     done,
                     total,
                 });
-                return Err(archnet_model::ModelError::Config("time limit".into()));
             }
-            let predicted = self.predict(x, n).map_err(|e| {
-                let message = e.to_string();
-                failure = Some(e);
-                archnet_model::ModelError::Config(message)
-            })?;
+            let predicted = self.predict(x, n)?;
             done += n;
             Ok(predicted)
-        });
-        let evaluation = match (evaluation, failure) {
-            (_, Some(e)) => return Err(e),
-            (result, None) => result?,
-        };
+        })?;
         let seconds = run_started.elapsed().as_secs_f64();
         Ok(ValidationReport {
             samples_per_second: evaluation.count as f64 / seconds.max(1e-9),

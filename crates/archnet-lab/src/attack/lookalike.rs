@@ -20,7 +20,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 
-use crate::error::{ModelError, Result};
+use archnet_model::error::{ModelError, Result};
 
 /// How the map is trained.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,8 +144,8 @@ impl LearnedMap {
         }
         let median = median_distance(len, own);
         let widths = [0.5 * median, median, 2.0 * median];
-        let device = crate::device().autodiff();
-        let _rng = crate::seeded_run(&device, config.seed);
+        let device = archnet_model::device().autodiff();
+        let _rng = archnet_model::seeded_run(&device, config.seed);
         let mut residual = LinearConfig::new(len, len)
             .with_initializer(Initializer::Zeros)
             .init(&device);
@@ -182,7 +182,7 @@ impl LearnedMap {
 
     /// The victim key's ciphertexts (`m × len`) carried into the attacker's key's space.
     pub fn apply(&self, ciphers: &[f32]) -> Vec<f32> {
-        let device = crate::device();
+        let device = archnet_model::device();
         let m = ciphers.len() / self.len.max(1);
         if m == 0 {
             return Vec::new();

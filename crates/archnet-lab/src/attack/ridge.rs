@@ -1,6 +1,6 @@
 //! The linear known-plaintext inverter: ridge regression from ciphertexts to images.
 
-use crate::error::{ModelError, Result};
+use archnet_model::error::{ModelError, Result};
 
 /// A linear inverse of E1, `x ≈ x̄ + (c − c̄)·W`, fitted by ridge regression in its dual form
 /// (an N×N system, so ciphertexts of any size and up to a few thousand pairs are cheap).

@@ -21,10 +21,10 @@ use super::{
     AttackResult, Inverter, InverterConfig, Judge, RidgeInverse, Victims, add_noise,
     decrypt_images, encrypt_images, reconstruction_quality,
 };
-use crate::error::{ModelError, Result};
-use crate::metrics::QualityMeans;
-use crate::trained::TrainedModel;
-use crate::{ArchNetKey, KeyMetadata};
+use archnet_model::error::{ModelError, Result};
+use archnet_model::metrics::QualityMeans;
+use archnet_model::trained::TrainedModel;
+use archnet_model::{ArchNetKey, KeyMetadata};
 
 /// Seeds of the noise added to the pairs' and the victims' ciphertexts (randomised encryption).
 const PAIR_NOISE_SEED: u64 = 1;

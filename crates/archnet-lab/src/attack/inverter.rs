@@ -7,10 +7,10 @@ use burn::tensor::activation::sigmoid;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::arch::{KeyArchitecture, LayerSpec};
-use crate::error::{ModelError, Result};
-use crate::key::LDecoder;
-use crate::train::{Loss, reconstruction_loss};
+use archnet_model::arch::{KeyArchitecture, LayerSpec};
+use archnet_model::error::{ModelError, Result};
+use archnet_model::key::LDecoder;
+use archnet_model::train::{Loss, reconstruction_loss};
 
 /// The inverter's layers: D1's architecture where the key has a D1 (public, like every preset),
 /// else a decoder of the attacker's own design from the ciphertext to the image (for `private`
@@ -110,8 +110,8 @@ impl Inverter {
             ));
         }
         let channel_stats = channel_stats(arch.cipher_shape, ciphers);
-        let device = crate::device().autodiff();
-        let _rng = crate::seeded_run(&device, config.seed);
+        let device = archnet_model::device().autodiff();
+        let _rng = archnet_model::seeded_run(&device, config.seed);
         let mut decoder = LDecoder::init(&attack_plan(arch), &device);
         let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
         let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
@@ -152,7 +152,7 @@ impl Inverter {
 
     /// Reconstructions of `ciphers` (`m × cipher_len`), pixels in [0, 1].
     pub fn predict(&self, ciphers: &[f32]) -> Vec<f32> {
-        let device = crate::device();
+        let device = archnet_model::device();
         let cipher_len: usize = self.cipher_shape.iter().product();
         let [c, h, w] = self.cipher_shape;
         let mut out = Vec::new();

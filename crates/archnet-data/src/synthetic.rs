@@ -1,6 +1,6 @@
-//! Tiny datasets for unit tests.
+//! Tiny synthetic datasets for tests and examples.
 
-use archnet_data::ImageDataset;
+use crate::ImageDataset;
 
 /// `n` 1×8×8 images in two classes that differ in mean brightness (dark ≈ 20–50, bright ≈
 /// 220–250): any working classifier separates them.

@@ -12,10 +12,10 @@ use burn::tensor::Distribution;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::base::{BaseModel, BaseModelSpec};
-use crate::classify::{EpochMetrics, Samples, evaluate};
 use crate::dp::{PrivacySpent, epsilon};
-use crate::error::{ModelError, Result};
+use archnet_model::base::{BaseModel, BaseModelSpec};
+use archnet_model::classify::{EpochMetrics, Samples, evaluate};
+use archnet_model::error::{ModelError, Result};
 
 /// Settings of a DP-SGD run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +134,8 @@ pub fn train_dp_sgd(
             config.batch_size
         )));
     }
-    let device = crate::device().autodiff();
-    let _rng = crate::seeded_run(&device, config.seed);
+    let device = archnet_model::device().autodiff();
+    let _rng = archnet_model::seeded_run(&device, config.seed);
     let mut model = BaseModel::init(spec, &device).map_err(ModelError::Config)?;
     let mut optim = SgdConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -211,7 +211,7 @@ pub fn train_dp_sgd(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_data::bright_dark;
+    use archnet_data::synthetic::bright_dark;
 
     #[test]
     fn learns_a_separable_task_and_reports_epsilon() {

@@ -16,10 +16,10 @@ use super::{
     AttackResult, Baseline, Inverter, InverterConfig, Judge, RidgeInverse, Victims, encrypt_images,
     reconstruction_quality,
 };
-use crate::ArchNetKey;
-use crate::arch::KeyArchitecture;
-use crate::error::{ModelError, Result};
-use crate::metrics::QualityMeans;
+use archnet_model::ArchNetKey;
+use archnet_model::arch::KeyArchitecture;
+use archnet_model::error::{ModelError, Result};
+use archnet_model::metrics::QualityMeans;
 
 /// How much the audit does.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,7 +227,7 @@ fn guarantee_of(
 ) -> Option<(archnet_data::encrypted::PrivacyGuarantee, f64)> {
     arch.mechanism()?;
     let g = privacy?.clone();
-    let bound = crate::privacy::reidentification_bound(g.epsilon, g.delta, victims);
+    let bound = archnet_model::privacy::reidentification_bound(g.epsilon, g.delta, victims);
     Some((g, bound))
 }
 

@@ -9,16 +9,16 @@ use archnet_data::encrypted::{DEFAULT_SHARD_BYTES, EncryptedDataset, Storage};
 use archnet_data::{ImageDataset, Split, open_dataset};
 use serde::Serialize;
 
-use crate::arch::KeyArchitecture;
-use crate::base::BaseModelSpec;
-use crate::classify::{ClassifierTrainConfig, EpochMetrics, Samples, train_classifier};
 use crate::dp::PrivacySpent;
 use crate::dp_sgd::{DpSgdConfig, train_dp_sgd};
-use crate::error::{ModelError, Result};
-use crate::key::ArchNetKey;
-use crate::keyfile::{KeyFile, KeyMetadata};
-use crate::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
-use crate::train::{KeyTrainConfig, Recipe, train_key};
+use archnet_model::arch::KeyArchitecture;
+use archnet_model::base::BaseModelSpec;
+use archnet_model::classify::{ClassifierTrainConfig, EpochMetrics, Samples, train_classifier};
+use archnet_model::error::{ModelError, Result};
+use archnet_model::key::ArchNetKey;
+use archnet_model::keyfile::{KeyFile, KeyMetadata};
+use archnet_model::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
+use archnet_model::train::{KeyTrainConfig, Recipe, train_key};
 
 /// How much compute an experiment gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,7 +183,7 @@ pub fn run_table1(
     let saved_key = work.join("table1.key");
     let key = key.or_else(|| saved_key.exists().then_some(saved_key.as_path()));
     let (archnet_key, meta) = match key {
-        Some(k) => KeyFile::load(k, &crate::device())?,
+        Some(k) => KeyFile::load(k, &archnet_model::device())?,
         None => {
             let mut key_data = open_dataset(&path, Split::Train)?;
             key_data.truncate(settings.key_samples as usize);

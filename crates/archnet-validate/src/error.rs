@@ -1,4 +1,4 @@
-//! Errors of exporting, inspecting and running ONNX models.
+//! Errors of the ONNX hand-off: exporting, inspecting and running models.
 
 /// What went wrong with an ONNX model.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,10 @@ pub enum OnnxError {
     Export(String),
     /// Reading the data failed.
     #[error(transparent)]
-    Model(#[from] archnet_model::ModelError),
+    Data(#[from] archnet_data::DataError),
+    /// The model's predictions cannot be scored (too few, a class past the task's).
+    #[error(transparent)]
+    Prediction(#[from] archnet_data::samples::PredictionError),
 }
 
 /// Result alias of this crate.

@@ -37,13 +37,13 @@ use crate::attack::{
     Reidentification, RidgeInverse, Victims, audit::victims_of, encrypt_images,
     instance::tpr_at_fpr,
 };
-use crate::base::BaseModelSpec;
-use crate::classify::{ClassifierTrainConfig, Samples, train_classifier};
-use crate::error::{ModelError, Result};
 use crate::experiment::{dataset_path, encrypt_to};
-use crate::keyfile::KeyFile;
-use crate::metrics::QualityMeans;
-use crate::private_key::{PrivateKeyConfig, train_private_key};
+use archnet_model::base::BaseModelSpec;
+use archnet_model::classify::{ClassifierTrainConfig, Samples, train_classifier};
+use archnet_model::error::{ModelError, Result};
+use archnet_model::keyfile::KeyFile;
+use archnet_model::metrics::QualityMeans;
+use archnet_model::private_key::{PrivateKeyConfig, train_private_key};
 
 /// What one curve run does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ impl CurveConfig {
         CurveConfig {
             dataset: dataset.into(),
             epsilons: vec![f64::INFINITY, 512.0, 256.0, 128.0, 64.0, 16.0, 4.0],
-            delta: crate::privacy::DEFAULT_DELTA,
+            delta: archnet_model::privacy::DEFAULT_DELTA,
             train_images: 10_000,
             test_images: 2_000,
             key_epochs: 10,
@@ -362,7 +362,7 @@ fn curve_point(
         code_channels: config.code_channels,
         ..PrivateKeyConfig::default()
     };
-    let (key, meta, key_seconds) = match KeyFile::load(&key_path, &crate::device()) {
+    let (key, meta, key_seconds) = match KeyFile::load(&key_path, &archnet_model::device()) {
         Ok((key, meta)) => {
             let s = meta.training.wall_seconds;
             (key, meta, s)
@@ -479,10 +479,9 @@ fn curve_point(
     Ok(CurvePoint {
         epsilon,
         sigma: mechanism.sigma,
-        reidentification_bound: meta
-            .privacy
-            .as_ref()
-            .map(|g| crate::privacy::reidentification_bound(g.epsilon, g.delta, victim_idx.len())),
+        reidentification_bound: meta.privacy.as_ref().map(|g| {
+            archnet_model::privacy::reidentification_bound(g.epsilon, g.delta, victim_idx.len())
+        }),
         proxy_accuracy: proxy,
         node_accuracy,
         attacks,
@@ -540,7 +539,7 @@ fn lookalike_attacks(
     work: &Path,
     log: &mut dyn FnMut(&str),
 ) -> Result<(Vec<AttackRow>, f64)> {
-    let (key, meta) = KeyFile::load(&work.join("private.key"), &crate::device())?;
+    let (key, meta) = KeyFile::load(&work.join("private.key"), &archnet_model::device())?;
     let public = full_train.select(pool);
     let public_labels = public.labels.clone().ok_or_else(|| {
         ModelError::Config("the look-alike attack needs labelled public images".into())
@@ -554,7 +553,7 @@ fn lookalike_attacks(
         seed: 1,
         ..PrivateKeyConfig::default()
     };
-    let own = match KeyFile::load(&own_path, &crate::device()) {
+    let own = match KeyFile::load(&own_path, &archnet_model::device()) {
         Ok((own, _)) => own,
         Err(_) => {
             let outcome = train_private_key(&public, &own_config, None, &mut |_| {})?;

@@ -29,7 +29,6 @@ pub mod suite;
 
 use archnet_data::ImageDataset;
 use burn::prelude::*;
-use rand::SeedableRng;
 
 pub use instance::{Baseline, QualityGain, Reidentification};
 pub use inverter::{Inverter, InverterConfig};
@@ -37,9 +36,12 @@ pub use judge::Judge;
 pub use lookalike::{LearnedMap, LearnedMapConfig};
 pub use ridge::RidgeInverse;
 
-use crate::ArchNetKey;
-use crate::error::Result;
-use crate::metrics::QualityMeans;
+pub use archnet_model::metrics::std_dev;
+pub use archnet_model::privacy::add_absolute_noise;
+
+use archnet_model::ArchNetKey;
+use archnet_model::error::Result;
+use archnet_model::metrics::QualityMeans;
 
 /// E1 of `data`'s images at `indices`, flat (`n × cipher_len`), in batches of `batch`.
 pub fn encrypt_images(
@@ -48,7 +50,7 @@ pub fn encrypt_images(
     indices: &[usize],
     batch: usize,
 ) -> Vec<f32> {
-    let device = crate::device();
+    let device = archnet_model::device();
     let [c, h, w] = data.shape;
     let mut out = Vec::new();
     for chunk in indices.chunks(batch.max(1)) {
@@ -73,7 +75,7 @@ pub fn decrypt_images(
     ciphers: &[f32],
     batch: usize,
 ) -> Vec<f32> {
-    let device = crate::device();
+    let device = archnet_model::device();
     let len: usize = cipher_shape.iter().product();
     let [c, h, w] = cipher_shape;
     let mut out = Vec::new();
@@ -100,27 +102,6 @@ pub fn add_noise(ciphers: &mut [f32], relative_std: f32, seed: u64) {
         let std = std_dev(ciphers) * relative_std as f64;
         add_absolute_noise(ciphers, std, seed);
     }
-}
-
-/// Adds Gaussian noise of standard deviation `std` to every value (seeded).
-pub fn add_absolute_noise(values: &mut [f32], std: f64, seed: u64) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let noise = crate::privacy::gaussian_from(&mut rng, values.len(), std);
-    for (v, z) in values.iter_mut().zip(noise) {
-        *v += z;
-    }
-}
-
-/// Standard deviation of all values.
-pub fn std_dev(values: &[f32]) -> f64 {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    (values
-        .iter()
-        .map(|&v| (v as f64 - mean).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt()
 }
 
 /// Mean PSNR and SSIM of reconstructions against the originals (both `m × plain_len`).

@@ -9,7 +9,7 @@
 
 use burn::prelude::*;
 
-use crate::ArchNetKey;
+use archnet_model::ArchNetKey;
 
 /// The mean ciphertext over `ciphers` (`m × len`).
 pub fn mean_cipher(len: usize, ciphers: &[f32]) -> Vec<f32> {
@@ -223,7 +223,7 @@ impl ChannelAlignment {
 /// The cycle error of ciphertexts under a key: ‖E1(D1(c)) − c‖² / ‖c − c̄‖², small when `ciphers`
 /// look like that key's own ciphertexts.
 pub fn cycle_cost(key: &ArchNetKey, shape: [usize; 3], ciphers: &[f32]) -> f64 {
-    let device = crate::device();
+    let device = archnet_model::device();
     let len: usize = shape.iter().product();
     let m = ciphers.len() / len.max(1);
     let x = Tensor::<4>::from_data(

@@ -1,0 +1,188 @@
+//! The files an experiment leaves in `results/`: its markdown (with the command that made it),
+//! its numbers as CSV or JSON, and its PNG figures.
+
+use std::path::{Path, PathBuf};
+
+use archnet_data::fsutil::write_atomic;
+use archnet_figures::{FigureError, Row, Series, Tile, bar_chart, image_grid, line_chart};
+
+use crate::attack::{AttackResult, Victims};
+use crate::error::Result;
+use crate::experiment::{ARMS, Table1Result, mean_std};
+use crate::privacy_curve::CurveReport;
+
+/// Writes `table1-<dataset>.md`, `.csv`, `-curves.png` and `-ec.png` into `out` (created if
+/// missing); `command` is how the result was made. Returns the paths written.
+pub fn write_table1(result: &Table1Result, out: &Path, command: &str) -> Result<Vec<PathBuf>> {
+    let dataset = &result.settings.dataset;
+    create(out)?;
+    let md = out.join(format!("table1-{dataset}.md"));
+    let csv = out.join(format!("table1-{dataset}.csv"));
+    write_atomic(&md, result.to_markdown(command).as_bytes(), 0o644)?;
+    write_atomic(&csv, result.to_csv().as_bytes(), 0o644)?;
+    let curves = out.join(format!("table1-{dataset}-curves.png"));
+    let ec = out.join(format!("table1-{dataset}-ec.png"));
+    draw_table1(result, &curves, &ec)?;
+    Ok(vec![md, csv, curves, ec])
+}
+
+/// Writes `privacy-utility-<dataset>.md`, `.json` and `.png` into `out` (created if missing);
+/// `command` is how the curve was made. Returns the paths written.
+pub fn write_curve(report: &CurveReport, out: &Path, command: &str) -> Result<Vec<PathBuf>> {
+    let dataset = &report.config.dataset;
+    create(out)?;
+    let md = out.join(format!("privacy-utility-{dataset}.md"));
+    write_atomic(&md, report.to_markdown(command).as_bytes(), 0o644)?;
+    let json = out.join(format!("privacy-utility-{dataset}.json"));
+    let bytes = serde_json::to_vec_pretty(report).expect("a curve report serialises");
+    write_atomic(&json, &bytes, 0o644)?;
+    let png = out.join(format!("privacy-utility-{dataset}.png"));
+    draw_curve(report, &png)?;
+    Ok(vec![md, json, png])
+}
+
+/// Victims drawn in an attack picture.
+const SHOWN: usize = 8;
+
+/// Draws the first few victims and each attack's reconstructions of them, one row per attack.
+pub fn draw_attacks(
+    path: &Path,
+    title: &str,
+    victims: &Victims,
+    results: &[AttackResult],
+) -> Result<(), FigureError> {
+    let len: usize = victims.shape.iter().product();
+    let tiles = |values: &[f32]| -> Vec<Tile> {
+        values
+            .chunks(len)
+            .take(SHOWN)
+            .map(|v| Tile {
+                shape: victims.shape,
+                values: v.to_vec(),
+                range: Some((0.0, 1.0)),
+            })
+            .collect()
+    };
+    let mut rows = vec![Row {
+        label: "victim images".into(),
+        tiles: tiles(&victims.images),
+    }];
+    rows.extend(results.iter().map(|r| Row {
+        label: r.attack.clone(),
+        tiles: tiles(&r.reconstructions),
+    }));
+    image_grid(path, title, &rows, 3)
+}
+
+fn create(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| archnet_data::DataError::io(dir, e))?;
+    Ok(())
+}
+
+/// The curve as a chart: x is log2 ε (no noise one step right of the largest ε), y percent.
+fn draw_curve(report: &crate::privacy_curve::CurveReport, path: &Path) -> Result<(), FigureError> {
+    let finite_max = report
+        .points
+        .iter()
+        .map(|p| p.epsilon)
+        .filter(|e| e.is_finite())
+        .fold(1.0f64, f64::max);
+    let x = |e: f64| {
+        if e.is_finite() {
+            e.log2()
+        } else {
+            finite_max.log2() + 1.0
+        }
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let series =
+        |name: &str, y: &dyn Fn(&crate::privacy_curve::CurvePoint) -> Option<f64>| Series {
+            name: name.into(),
+            points: report
+                .points
+                .iter()
+                .filter_map(|p| y(p).map(|v| (x(p.epsilon), 100.0 * v)))
+                .collect(),
+        };
+    let strongest_at = |p: &crate::privacy_curve::CurvePoint, n: usize| {
+        p.attacks
+            .iter()
+            .filter(|a| a.pairs == n)
+            .map(|a| a.reidentification.all)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
+    let all = [
+        series("original cnn (AO)", &|_| {
+            Some(mean(&report.original_accuracy))
+        }),
+        series("node cnn on ciphertexts (AE)", &|p| {
+            Some(mean(&p.node_accuracy))
+        }),
+        series("proxy head", &|p| {
+            Some(p.proxy_accuracy).filter(|v| v.is_finite())
+        }),
+        series("re-identified, 1,000 pairs", &|p| strongest_at(p, 1_000)),
+        series("re-identified, look-alike key + learned map", &|p| {
+            p.lookalike
+                .iter()
+                .find(|a| a.method.contains("learned map"))
+                .map(|a| a.reidentification.all)
+        }),
+        series("re-identified by the class mean", &|p| {
+            Some(p.baseline.reidentification.all)
+        }),
+        series("re-identification bound (any attacker)", &|p| {
+            p.reidentification_bound
+        }),
+    ];
+    line_chart(
+        path,
+        &format!(
+            "{}: private keys, utility and re-identification of {} victims",
+            report.config.dataset, report.config.victims
+        ),
+        "log2 ε (the rightmost point: no noise, ε = ∞)",
+        "percent",
+        &all,
+    )
+}
+
+/// Learning curves (test accuracy per epoch, mean over seeds) and the EC bar chart (Fig. 6).
+fn draw_table1(result: &Table1Result, curves: &Path, ec: &Path) -> Result<(), FigureError> {
+    let series: Vec<Series> = ARMS
+        .iter()
+        .map(|arm| {
+            let runs: Vec<_> = result.runs.iter().filter(|r| r.arm == *arm).collect();
+            let epochs = runs.iter().map(|r| r.history.len()).min().unwrap_or(0);
+            let points = (0..epochs)
+                .map(|e| {
+                    let accs: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|r| r.history[e].validation_accuracy)
+                        .collect();
+                    ((e + 1) as f64, 100.0 * mean_std(&accs).0)
+                })
+                .collect();
+            Series {
+                name: (*arm).to_string(),
+                points,
+            }
+        })
+        .collect();
+    let title = format!(
+        "{}: test accuracy while training ({} seed(s))",
+        result.settings.dataset,
+        result.settings.seeds.len()
+    );
+    line_chart(curves, &title, "epoch", "test accuracy (%)", &series)?;
+    let bars: Vec<(String, f64)> = ARMS[1..]
+        .iter()
+        .map(|arm| ((*arm).to_string(), 100.0 * result.encryption_cost(arm)))
+        .collect();
+    let title = format!(
+        "{}: EC = (AO - AE) / AO per method (lower is better)",
+        result.settings.dataset
+    );
+    bar_chart(ec, &title, "EC (%)", &bars)?;
+    Ok(())
+}
