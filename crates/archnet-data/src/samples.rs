@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::encrypted::EncryptedDataset;
 use crate::{DataError, ImageDataset};
 
+/// Receives one batch: flat `[n, C, H, W]` values and `n` labels.
+pub type BatchFn<'a, E> = dyn FnMut(&[f32], &[u16]) -> Result<(), E> + 'a;
+
+/// Predicts one batch: flat `[n, C, H, W]` values and `n` → `n` class indices.
+pub type PredictFn<'a, E> = dyn FnMut(&[f32], usize) -> Result<Vec<usize>, E> + 'a;
+
 /// A classifier's answer that cannot be scored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PredictionError {
@@ -79,7 +85,7 @@ impl Samples {
         &self,
         batch_size: usize,
         shuffle: Option<u64>,
-        f: &mut dyn FnMut(&[f32], &[u16]) -> Result<(), E>,
+        f: &mut BatchFn<'_, E>,
     ) -> Result<(), E> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(shuffle.unwrap_or(0));
         let visit = |len: usize, rng: &mut rand::rngs::StdRng| {
@@ -148,7 +154,7 @@ impl Evaluation {
 pub fn evaluate_with<E: From<DataError> + From<PredictionError>>(
     samples: &Samples,
     batch_size: usize,
-    predict: &mut dyn FnMut(&[f32], usize) -> Result<Vec<usize>, E>,
+    predict: &mut PredictFn<'_, E>,
 ) -> Result<Evaluation, E> {
     let classes = samples.class_names().len();
     let mut confusion = vec![vec![0usize; classes]; classes];

@@ -149,12 +149,20 @@ pub fn line_chart(
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
     let points = series.iter().flat_map(|s| &s.points);
-    let (x_max, y_min, y_max) = points.fold(
-        (1.0f64, f64::INFINITY, f64::NEG_INFINITY),
-        |(xm, lo, hi), &(x, y)| (xm.max(x), lo.min(y), hi.max(y)),
+    let (x_min, x_max, y_min, y_max) = points.fold(
+        (f64::INFINITY, 1.0f64, f64::INFINITY, f64::NEG_INFINITY),
+        |(xl, xm, lo, hi), &(x, y)| (xl.min(x), xm.max(x), lo.min(y), hi.max(y)),
     );
+    let x_min = if x_min.is_finite() { x_min } else { 1.0 };
+    // Headroom above the data for the legend (upper right), so it covers no line: about 20 px
+    // per series of the plot's ~440 px.
+    let legend = (20.0 * series.len() as f64 + 12.0) / 440.0;
     let (y_min, y_max) = if y_min.is_finite() {
-        (y_min.min(0.0), y_max * 1.05)
+        let y_min = y_min.min(0.0);
+        (
+            y_min,
+            y_min + (y_max - y_min) * 1.03 / (1.0 - legend).max(0.3),
+        )
     } else {
         (0.0, 1.0)
     };
@@ -163,7 +171,7 @@ pub fn line_chart(
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(65)
-        .build_cartesian_2d(0.5..x_max + 0.5, y_min..y_max.max(y_min + 1e-9))
+        .build_cartesian_2d(x_min - 0.5..x_max + 0.5, y_min..y_max.max(y_min + 1e-9))
         .map_err(|e| err(path, e))?;
     chart
         .configure_mesh()
@@ -188,6 +196,7 @@ pub fn line_chart(
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .label_font((FONT, 14))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)

@@ -49,23 +49,14 @@ pub struct PublishOptions {
     pub gate: AuditGate,
 }
 
-/// The leakage audit [`prepare`] runs before it encrypts anything for upload.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The leakage audit [`prepare`] runs before it encrypts anything for upload (by default: the
+/// default thresholds and audit, leakage not accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AuditGate {
     pub thresholds: LeakageThresholds,
     /// Publish even when the audit exceeds the thresholds (the publisher has seen the numbers).
     pub accept_leakage: bool,
     pub config: AuditConfig,
-}
-
-impl Default for AuditGate {
-    fn default() -> Self {
-        AuditGate {
-            thresholds: LeakageThresholds::default(),
-            accept_leakage: false,
-            config: AuditConfig::default(),
-        }
-    }
 }
 
 /// The audit as [`prepare`] ran it.

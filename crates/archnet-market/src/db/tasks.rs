@@ -124,7 +124,7 @@ impl SubmissionRow {
             task_id: self.task_id.clone(),
             lease_id: self.lease_id.clone(),
             node: self.node.clone(),
-            state: self.state.clone(),
+            state: self.state,
             accuracy: self.accuracy,
             report: self
                 .report

@@ -123,7 +123,7 @@ impl Db {
             chunk_size: upload.chunk_size as u64,
             chunks: upload.chunk_count(),
             received,
-            state: upload.state.clone(),
+            state: upload.state,
         })
     }
 

@@ -174,7 +174,7 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
         id: task.id.clone(),
         name: task.name.clone(),
         publisher: task.publisher.clone(),
-        state: task.state.clone(),
+        state: task.state,
         fee: task.fee,
         min_accuracy: task.min_accuracy,
         attempts: task.attempts as u32,
