@@ -98,6 +98,19 @@ impl CurveConfig {
             code_channels: 1,
         }
     }
+
+    /// The `private` key of the point at `epsilon`: the victim key, or with another `seed` the
+    /// attacker's look-alike of the same preset.
+    pub fn key_config(&self, epsilon: f64, seed: u64) -> PrivateKeyConfig {
+        PrivateKeyConfig {
+            epsilon,
+            delta: self.delta,
+            epochs: self.key_epochs,
+            code_channels: self.code_channels,
+            seed,
+            ..PrivateKeyConfig::default()
+        }
+    }
 }
 
 /// One attack's instance-level numbers at one point.
@@ -355,13 +368,7 @@ fn curve_point(
     let started = Instant::now();
     std::fs::create_dir_all(work).map_err(|e| archnet_data::DataError::io(work, e))?;
     let key_path = work.join("private.key");
-    let key_config = PrivateKeyConfig {
-        epsilon,
-        delta: config.delta,
-        epochs: config.key_epochs,
-        code_channels: config.code_channels,
-        ..PrivateKeyConfig::default()
-    };
+    let key_config = config.key_config(epsilon, PrivateKeyConfig::default().seed);
     let (key, meta, key_seconds) = match KeyFile::load(&key_path, &archnet_model::device()) {
         Ok((key, meta)) => {
             let s = meta.training.wall_seconds;
@@ -545,14 +552,8 @@ fn lookalike_attacks(
         ModelError::Config("the look-alike attack needs labelled public images".into())
     })?;
     let own_path = work.join("lookalike.key");
-    let own_config = PrivateKeyConfig {
-        epsilon,
-        delta: config.delta,
-        epochs: config.key_epochs,
-        code_channels: config.code_channels,
-        seed: 1,
-        ..PrivateKeyConfig::default()
-    };
+    // Same preset and ε as the victim key, its own seed.
+    let own_config = config.key_config(epsilon, 1);
     let own = match KeyFile::load(&own_path, &archnet_model::device()) {
         Ok((own, _)) => own,
         Err(_) => {
