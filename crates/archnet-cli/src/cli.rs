@@ -10,6 +10,12 @@ use clap::{Parser, Subcommand};
 
 pub use crate::market_cli::*;
 
+/// A share given in percent (`90`) or as a fraction (`0.9`): anything above 1 is percent.
+pub fn fraction(value: &str) -> Result<f64, String> {
+    let v: f64 = value.parse().map_err(|e| format!("`{value}`: {e}"))?;
+    Ok(if v > 1.0 { v / 100.0 } else { v })
+}
+
 /// archnet: get a model trained on your private images by other people's computers, without
 /// handing over the images. Encrypts image datasets with a trained neural key (ArchNet).
 ///
@@ -247,12 +253,8 @@ pub struct TrainArgs {
     /// Output folder: metrics.csv, checkpoints, and the trained model.
     #[arg(long)]
     pub out: std::path::PathBuf,
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Stop when validation accuracy has not improved for N epochs.
@@ -266,11 +268,20 @@ pub struct TrainArgs {
     pub resume: bool,
 }
 
+/// How a base model trains (`archnet train`, and a node's built-in recipe).
 #[derive(Debug, clap::Args)]
-pub struct EvaluateArgs {
-    /// A folder written by `archnet train`.
-    #[arg(long)]
-    pub model: std::path::PathBuf,
+pub struct RecipeArgs {
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+}
+
+/// The samples a model is scored on (`archnet evaluate`, `archnet validate`).
+#[derive(Debug, clap::Args)]
+pub struct EvalDataArgs {
     /// A plain dataset or an encrypted dataset folder.
     #[arg(long)]
     pub data: std::path::PathBuf,
@@ -281,6 +292,15 @@ pub struct EvaluateArgs {
     /// Use only the first N samples (plain data only).
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    /// A folder written by `archnet train`.
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    #[command(flatten)]
+    pub data: EvalDataArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -298,34 +318,20 @@ pub struct ExportArgs {
 #[derive(Debug, clap::Args)]
 pub struct OnnxLimitArgs {
     /// Refuse model files larger than this many MiB.
-    #[arg(long, default_value_t = Self::default().max_model_mib)]
+    #[arg(long, default_value_t = archnet_onnx::ModelPolicy::default().max_bytes >> 20)]
     pub max_model_mib: u64,
     /// Stop validation after this many seconds.
-    #[arg(long, default_value_t = Self::default().max_seconds)]
+    #[arg(long, default_value_t = archnet_onnx::ValidationLimits::default().max_duration.as_secs())]
     pub max_seconds: u64,
     /// Refuse models whose intermediate tensors for one batch exceed this many MiB.
-    #[arg(long, default_value_t = Self::default().max_memory_mib)]
+    #[arg(long, default_value_t = archnet_onnx::ValidationLimits::default().max_activation_bytes >> 20)]
     pub max_memory_mib: u64,
     /// Samples per run of the model.
-    #[arg(long, default_value_t = Self::default().batch_size)]
+    #[arg(long, default_value_t = archnet_onnx::ValidationLimits::default().batch_size)]
     pub batch_size: usize,
     /// Threads for the model's matrix products [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
-}
-
-impl Default for OnnxLimitArgs {
-    fn default() -> Self {
-        let policy = archnet_onnx::ModelPolicy::default();
-        let limits = archnet_onnx::ValidationLimits::default();
-        OnnxLimitArgs {
-            max_model_mib: policy.max_bytes >> 20,
-            max_seconds: limits.max_duration.as_secs(),
-            max_memory_mib: limits.max_activation_bytes >> 20,
-            batch_size: limits.batch_size,
-            threads: None,
-        }
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -333,16 +339,8 @@ pub struct ValidateArgs {
     /// The ONNX model.
     #[arg(long)]
     pub onnx: PathBuf,
-    /// A plain dataset or an encrypted dataset folder.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Split: for plain data `train` or `test` (default test); for encrypted data a split name
-    /// (default validation).
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Use only the first N samples (plain data only).
-    #[arg(long)]
-    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub data: EvalDataArgs,
     #[command(flatten)]
     pub limits: OnnxLimitArgs,
 }
@@ -513,7 +511,7 @@ pub struct CiphertextOnlyArgs {
     #[command(flatten)]
     pub target: AttackTargetArgs,
     /// The attacker's own key of the same preset, trained on public data (`archnet key train`).
-    #[arg(long)]
+    #[arg(long, requires = "public_data")]
     pub lookalike: Option<PathBuf>,
     /// Public images the attacker encrypts with the look-alike key to learn its channel
     /// statistics (e.g. another dataset of the same shape).
@@ -533,7 +531,7 @@ pub struct LeakageArgs {
     /// Largest share of victims an attack may re-identify (its reconstruction nearest its own
     /// image among all victims), in percent or as a fraction; only attacks that also beat the
     /// class-mean image are held to it.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value = "5", value_parser = fraction)]
     pub max_reidentification: f64,
     /// Largest SSIM gain of any attack's reconstructions over the class-mean image.
     #[arg(long, default_value_t = 0.05)]

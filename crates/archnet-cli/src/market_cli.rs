@@ -17,11 +17,14 @@ pub struct ConnectArgs {
     pub token: String,
 }
 
-#[derive(Debug, clap::Args)]
+/// `archnet serve`. The settings fields serialise to the keys of `ServerConfig`, so they layer
+/// over its defaults and the TOML file (`ServerConfig::layered`); unset ones are left out.
+#[derive(Debug, clap::Args, serde::Serialize)]
 pub struct ServeArgs {
     /// TOML file of settings (keys as in `ServerConfig`: listen, data_dir, database, store,
     /// lease_ttl_s, max_attempts, rate_per_second, …); flags and variables override it.
     #[arg(long, env = "ARCHNET_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8750].
     #[arg(long, env = "ARCHNET_LISTEN")]
@@ -50,9 +53,11 @@ pub struct ServeArgs {
     pub validation_claim_s: Option<u64>,
     /// Log lines as JSON objects (for log collectors) instead of text.
     #[arg(long)]
+    #[serde(skip)]
     pub log_json: bool,
     /// Print the OpenAPI document and exit.
     #[arg(long)]
+    #[serde(skip)]
     pub print_openapi: bool,
 }
 
@@ -107,7 +112,7 @@ pub struct PublishArgs {
     #[arg(long)]
     pub fee: i64,
     /// Validation accuracy a model must reach, in percent (e.g. 90) or as a fraction (0.9).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cli::fraction)]
     pub min_accuracy: f64,
     /// The task fails and the fee is refunded if no node has taken it by then (e.g. 2h, 30m).
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -176,12 +181,8 @@ pub struct NodeArgs {
     /// Built-in recipe: base model (cnn, resnet18, …).
     #[arg(long, default_value = "cnn")]
     pub model: String,
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    #[command(flatten)]
+    pub recipe: crate::cli::RecipeArgs,
     /// Advertise these cores / MiB / backends instead of what is detected.
     #[arg(long)]
     pub cores: Option<u32>,

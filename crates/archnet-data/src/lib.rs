@@ -5,6 +5,8 @@
 //! release, image folders, or a `.tar.gz` of image folders). The [`encrypted`] module holds the
 //! on-disk format for E1-encrypted datasets (see `docs/encrypted-format.md`).
 
+#![warn(missing_docs)]
+
 pub mod baselines;
 pub mod dataset;
 pub mod encrypted;
@@ -12,10 +14,12 @@ pub mod error;
 pub mod fsutil;
 pub mod readers;
 pub mod samples;
+pub mod source;
 pub mod stats;
 pub mod synthetic;
 
 pub use dataset::{ImageDataset, Split};
 pub use error::DataError;
 pub use readers::open_dataset;
+pub use source::DataSource;
 pub use stats::DatasetSummary;

@@ -20,10 +20,20 @@ pub type PredictFn<'a, E> = dyn FnMut(&[f32], usize) -> Result<Vec<usize>, E> + 
 pub enum PredictionError {
     /// Not one prediction per sample.
     #[error("the classifier returned {predictions} predictions for {samples} samples")]
-    WrongCount { predictions: usize, samples: usize },
+    WrongCount {
+        /// Predictions returned.
+        predictions: usize,
+        /// Samples given.
+        samples: usize,
+    },
     /// A class index past the task's classes.
     #[error("the classifier predicted class {class}, but there are {classes} classes")]
-    NoSuchClass { class: usize, classes: usize },
+    NoSuchClass {
+        /// The predicted class.
+        class: usize,
+        /// Classes the task has.
+        classes: usize,
+    },
 }
 
 /// Labeled samples to train or evaluate on.
@@ -34,12 +44,75 @@ pub enum Samples {
     Plain(ImageDataset),
     /// One split of an encrypted dataset, read shard by shard.
     Encrypted {
+        /// The dataset.
         dataset: EncryptedDataset,
+        /// The split's name.
         split: String,
     },
 }
 
+/// Why a model trained on ciphertexts of key `model` cannot run on data of key `data`, when
+/// both name their key and they differ.
+pub fn key_mismatch(model: Option<&str>, data: Option<&str>) -> Option<String> {
+    match (model, data) {
+        (Some(m), Some(d)) if m != d => Some(format!(
+            "the model was trained on data of key {m}, but this data is from key {d}"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether `path` is an encrypted dataset (a folder with a manifest) rather than a plain release.
+pub fn is_encrypted(path: &std::path::Path) -> bool {
+    path.join(crate::encrypted::MANIFEST_FILE).is_file()
+}
+
 impl Samples {
+    /// Opens `split` of a plain release or an encrypted dataset (a folder with a manifest) as
+    /// labeled samples; `limit` keeps a plain split's first images.
+    pub fn open(
+        path: &std::path::Path,
+        split: &str,
+        limit: Option<usize>,
+    ) -> Result<Samples, DataError> {
+        if is_encrypted(path) {
+            let dataset = EncryptedDataset::open(path)?;
+            dataset.split(split)?;
+            return Ok(Samples::Encrypted {
+                dataset,
+                split: split.to_string(),
+            });
+        }
+        let split: crate::Split = split
+            .parse()
+            .map_err(|reason: String| DataError::invalid(path, "split", reason))?;
+        let mut data = crate::open_dataset(path, split)?;
+        if data.labels.is_none() {
+            return Err(DataError::Unlabelled {
+                what: format!("{} (a classifier needs labels)", path.display()),
+            });
+        }
+        if let Some(limit) = limit {
+            data.truncate(limit);
+        }
+        Ok(Samples::Plain(data))
+    }
+
+    /// The samples a model is evaluated on: `split`, or by default an encrypted dataset's
+    /// `validation` split or a plain release's `test` split.
+    pub fn open_evaluation(
+        path: &std::path::Path,
+        split: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Samples, DataError> {
+        let default = if is_encrypted(path) {
+            "validation"
+        } else {
+            "test"
+        };
+        Samples::open(path, split.unwrap_or(default), limit)
+    }
+
     /// `[C, H, W]` of one sample.
     pub fn shape(&self) -> [usize; 3] {
         match self {
@@ -133,10 +206,42 @@ impl Samples {
 /// Accuracy and confusion matrix of a model on labeled samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// Samples scored.
     pub count: usize,
+    /// Share classified as their label (0–1).
     pub accuracy: f64,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
+}
+
+/// An evaluation with its class names: the accuracy line and the confusion matrix.
+pub struct EvaluationTable<'a>(pub &'a Evaluation, pub &'a [String]);
+
+impl std::fmt::Display for EvaluationTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (e, names) = (self.0, self.1);
+        writeln!(
+            f,
+            "accuracy: {:.2}% on {} samples",
+            100.0 * e.accuracy,
+            e.count
+        )?;
+        write!(
+            f,
+            "confusion matrix (rows: true class, columns: predicted):"
+        )?;
+        let per_class = e.per_class_accuracy();
+        for (i, row) in e.confusion.iter().enumerate() {
+            let cells: String = row.iter().map(|v| format!("{v:>5}")).collect();
+            write!(
+                f,
+                "\n  {:>12} {cells}  {:>6.2}%",
+                names.get(i).map(String::as_str).unwrap_or("?"),
+                100.0 * per_class[i]
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl Evaluation {

@@ -7,7 +7,9 @@ use crate::dataset::{ImageDataset, shape_string};
 /// Count, shape, classes and pixel statistics of a dataset.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DatasetSummary {
+    /// Images.
     pub count: usize,
+    /// `[C, H, W]`.
     pub shape: [usize; 3],
     /// `(class name, number of images)` in label order; empty when unlabeled.
     pub classes: Vec<(String, usize)>,

@@ -4,6 +4,8 @@
 //! Text uses DejaVu Sans Mono, embedded (`fonts/`, Bitstream Vera licence), so figures render
 //! the same on machines without system fonts.
 
+#![warn(missing_docs)]
+
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -13,7 +15,9 @@ use plotters::style::FontStyle;
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: cannot draw figure: {reason}")]
 pub struct FigureError {
+    /// The figure's file.
     pub path: std::path::PathBuf,
+    /// What went wrong.
     pub reason: String,
 }
 
@@ -41,14 +45,19 @@ fn err(path: &Path, e: impl std::fmt::Display) -> FigureError {
 /// One tile of an image grid: `[C, H, W]` values; C is 1 (grey) or 3 (RGB). Values are mapped to
 /// [0, 255] by the tile's own min and max unless `range` fixes them.
 pub struct Tile {
+    /// `[C, H, W]`.
     pub shape: [usize; 3],
+    /// C·H·W values in CHW order.
     pub values: Vec<f32>,
+    /// The values shown as black and white; the tile's own min and max when `None`.
     pub range: Option<(f32, f32)>,
 }
 
 /// A labelled row of tiles.
 pub struct Row {
+    /// Written left of the row.
     pub label: String,
+    /// Left to right.
     pub tiles: Vec<Tile>,
 }
 
@@ -133,7 +142,9 @@ fn draw_tile(
 
 /// A named series of (x, y) points.
 pub struct Series {
+    /// The legend's entry.
     pub name: String,
+    /// In x order.
     pub points: Vec<(f64, f64)>,
 }
 

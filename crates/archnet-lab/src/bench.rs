@@ -42,13 +42,13 @@ pub struct Measurement {
 }
 
 /// Times `steps` calls of `step` (each processing `batch` samples) after `warmup` untimed ones.
-pub fn time_steps(
+pub fn time_steps<E>(
     workload: &str,
     batch: usize,
     warmup: usize,
     steps: usize,
-    step: &mut dyn FnMut() -> Result<()>,
-) -> Result<Measurement> {
+    step: &mut dyn FnMut() -> std::result::Result<(), E>,
+) -> std::result::Result<Measurement, E> {
     for _ in 0..warmup {
         step()?;
     }
@@ -79,7 +79,7 @@ pub fn synthetic_batch(len: usize) -> Vec<f32> {
 /// ciphertext.
 pub const CIPHER_SHAPE: [usize; 3] = [10, 56, 56];
 
-/// Runs one of [`WORKLOADS`] except the ONNX one (which needs the ONNX runner; see the CLI).
+/// Runs one of [`WORKLOADS`] except the ONNX one (see [`workload`]).
 pub fn run(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<Measurement> {
     match workload {
         "key-train-paper-mnist" => {
@@ -183,4 +183,96 @@ pub fn untrained_cnn() -> Result<(BaseModel, BaseModelSpec)> {
     let _rng = archnet_model::seeded_run(&device, 0);
     let model = BaseModel::init(&spec, &device).map_err(ModelError::Config)?;
     Ok((model, spec))
+}
+
+/// One line of `archnet bench workload`: the measurement, the process's peak memory and threads.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadLine {
+    /// Throughput.
+    #[serde(flatten)]
+    pub measurement: Measurement,
+    /// Peak resident memory of the process (VmHWM), MiB; 0 where /proc is unavailable.
+    pub peak_rss_mib: f64,
+    /// Threads the workload ran with.
+    pub threads: usize,
+    /// Always `archnet` (`bench/compare` puts PyTorch's lines beside these).
+    pub engine: &'static str,
+}
+
+/// Runs one of [`WORKLOADS`] (the ONNX one writes its model to `onnx_out` when given, for
+/// onnxruntime) and measures the process's peak memory after it.
+pub fn workload(
+    name: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    onnx_out: Option<&std::path::Path>,
+) -> std::result::Result<WorkloadLine, crate::LabError> {
+    let batch = batch.max(1);
+    let measurement = if name == "validate-onnx-cnn" {
+        validate_onnx(name, batch, warmup, steps, onnx_out)?
+    } else {
+        run(name, batch, warmup, steps)?
+    };
+    Ok(WorkloadLine {
+        measurement,
+        peak_rss_mib: peak_rss_mib(),
+        threads: threads(),
+        engine: "archnet",
+    })
+}
+
+/// The server's validation path: tract running an exported `cnn` on batches of ciphertexts.
+fn validate_onnx(
+    name: &str,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    onnx_out: Option<&std::path::Path>,
+) -> std::result::Result<Measurement, crate::LabError> {
+    use archnet_onnx::{ModelPolicy, OnnxClassifier, ValidationLimits};
+    let (model, spec) = untrained_cnn()?;
+    let info = archnet_onnx::ExportInfo {
+        key_id: None,
+        class_names: (0..10).map(|i| i.to_string()).collect(),
+    };
+    let bytes = archnet_onnx::export_model(&model, &spec, &info)?;
+    if let Some(path) = onnx_out {
+        std::fs::write(path, &bytes).map_err(|source| crate::LabError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    let limits = ValidationLimits {
+        batch_size: batch,
+        threads: threads(),
+        ..ValidationLimits::default()
+    };
+    let classifier =
+        OnnxClassifier::load(&bytes, &ModelPolicy::default(), &limits, CIPHER_SHAPE, 10)?;
+    let x = synthetic_batch(batch * CIPHER_SHAPE.iter().product::<usize>());
+    Ok(time_steps(name, batch, warmup, steps, &mut || {
+        classifier.logits(&x, batch).map(|_| ())
+    })?)
+}
+
+/// The thread count the workloads run with: `RAYON_NUM_THREADS` (burn's pool reads it too), else
+/// every core.
+pub fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The process's peak resident memory (VmHWM), in MiB; 0 where /proc is unavailable.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }

@@ -9,6 +9,18 @@ pub enum LabError {
     /// A result file could not be written.
     #[error(transparent)]
     Data(#[from] archnet_data::DataError),
+    /// An ONNX model could not be exported or run.
+    #[error(transparent)]
+    Onnx(#[from] archnet_onnx::OnnxError),
+    /// A file of the lab's own could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A figure could not be drawn.
     #[error(transparent)]
     Figure(#[from] archnet_figures::FigureError),

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use archnet_data::ImageDataset;
 use archnet_data::fsutil::write_atomic;
 use archnet_figures::{FigureError, Row, Series, Tile, bar_chart, image_grid, line_chart};
+use archnet_model::{ArchNetKey, KeyMetadata};
 
 use crate::attack::{AttackResult, Victims};
 use crate::error::Result;
@@ -185,4 +187,105 @@ fn draw_table1(result: &Table1Result, curves: &Path, ec: &Path) -> Result<(), Fi
     );
     bar_chart(ec, &title, "EC (%)", &bars)?;
     Ok(())
+}
+
+/// The paper's Fig. 8/9: `count` of `data`'s images, their ciphertexts channel by channel (and
+/// three channels as one colour image), and D1's reconstruction when the key has a decoder,
+/// drawn into `out/encryption-grid.png`; returns that path.
+pub fn draw_encryption(
+    key: &ArchNetKey,
+    meta: &KeyMetadata,
+    data: &ImageDataset,
+    count: usize,
+    out: &Path,
+) -> Result<PathBuf> {
+    let n = count.min(data.len()).max(1);
+    let indices: Vec<usize> = (0..n).collect();
+    let [c, h, w] = data.shape;
+    let plain = data.batch_f32(&indices);
+    let cipher_shape = meta.architecture.cipher_shape;
+    let [cc, ch, cw] = cipher_shape;
+    let cipher_values = key.encrypt_values(data.shape, &plain, n);
+    let recon = meta
+        .architecture
+        .has_decoder()
+        .then(|| key.decrypt_values(cipher_shape, &cipher_values, n));
+    let plain_len = c * h * w;
+    let cipher_len = cc * ch * cw;
+    let plane = ch * cw;
+    let images = |values: &[f32]| -> Vec<Tile> {
+        (0..n)
+            .map(|i| Tile {
+                shape: [c, h, w],
+                values: values[i * plain_len..(i + 1) * plain_len].to_vec(),
+                range: Some((0.0, 1.0)),
+            })
+            .collect()
+    };
+    let channel = |k: usize| -> Vec<Tile> {
+        (0..n)
+            .map(|i| {
+                let start = i * cipher_len + k * plane;
+                Tile {
+                    shape: [1, ch, cw],
+                    values: cipher_values[start..start + plane].to_vec(),
+                    range: None,
+                }
+            })
+            .collect()
+    };
+    let mut rows = vec![Row {
+        label: "original".into(),
+        tiles: images(&plain),
+    }];
+    for k in 0..cc.min(3) {
+        rows.push(Row {
+            label: format!("E1(x) channel {k}"),
+            tiles: channel(k),
+        });
+    }
+    if cc >= 3 {
+        // The paper's view: three dimensions of the ciphertext shown as one colour image.
+        let tiles = (0..n)
+            .map(|i| Tile {
+                shape: [3, ch, cw],
+                values: cipher_values[i * cipher_len..i * cipher_len + 3 * plane].to_vec(),
+                range: None,
+            })
+            .collect();
+        rows.push(Row {
+            label: "E1(x) ch. 0-2 as RGB".into(),
+            tiles,
+        });
+    }
+    if let Some(recon) = &recon {
+        rows.push(Row {
+            label: "D1(E1(x))".into(),
+            tiles: images(recon),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(|e| archnet_data::DataError::io(out, e))?;
+    let path = out.join("encryption-grid.png");
+    let title = format!(
+        "key {} ({}): {}x{}x{} images -> {}x{}x{} ciphertexts (channels min-max scaled)",
+        meta.key_id, meta.architecture.preset, c, h, w, cc, ch, cw
+    );
+    let zoom = if ch >= 64 { 2 } else { 3 };
+    image_grid(&path, &title, &rows, zoom)?;
+    Ok(path)
+}
+
+/// The files an experiment wrote, as one `written: a, b and c` line.
+pub struct Written<'a>(pub &'a [PathBuf]);
+
+impl std::fmt::Display for Written<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.0.iter().map(|p| p.display().to_string()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => {
+                write!(f, "written: {} and {last}", rest.join(", "))
+            }
+            _ => write!(f, "written: {}", names.join(", ")),
+        }
+    }
 }

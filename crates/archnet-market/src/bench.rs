@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::client::Client;
 use crate::db::Db;
-use crate::error::{MarketError, Result};
+use crate::error::{ClientError, Result};
 use crate::publisher::{self, PublishOptions};
 use crate::server::{AppState, LocalServer, ServerConfig};
 use crate::states::TaskState;
@@ -23,39 +23,95 @@ use crate::types::*;
 /// The load to generate.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
+    /// Simulated nodes, each a client with a token of its own.
     pub nodes: usize,
+    /// Tiny tasks published and completed.
     pub tasks: usize,
+    /// Heartbeats each node sends per lease.
     pub heartbeats: usize,
+    /// The run stops after this long whatever its state.
     pub max_duration: Duration,
 }
 
 /// Latency percentiles of one kind of request, milliseconds.
 #[derive(Debug, Clone)]
 pub struct Latency {
+    /// Requests timed.
     pub count: usize,
+    /// The median.
     pub p50_ms: f64,
+    /// The 99th percentile.
     pub p99_ms: f64,
+    /// The slowest.
     pub max_ms: f64,
 }
 
 /// What one run measured and found.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// The database engine (`sqlite`, `postgres`).
     pub backend: String,
+    /// Simulated nodes.
     pub nodes: usize,
+    /// Tasks published.
     pub tasks: usize,
+    /// Wall seconds until every task was decided.
     pub seconds: f64,
+    /// Leases granted.
     pub leases: usize,
     /// From the start to the last lease granted.
     pub leasing_seconds: f64,
     /// Leases granted per second while leasing went on.
     pub leases_per_second: f64,
+    /// Tasks completed.
     pub completed: usize,
+    /// Payments in the ledger.
     pub payments: usize,
+    /// Requests that failed.
     pub errors: usize,
+    /// Latency per kind of request.
     pub latency: BTreeMap<&'static str, Latency>,
     /// Every broken invariant; empty when the run is sound.
     pub problems: Vec<String>,
+}
+
+/// The report as `archnet bench market` prints it: throughput, then latency per request.
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        writeln!(
+            f,
+            "{}: {} leases granted in {:.1} s = {:.1} leases/s; all {} tasks validated and decided in {:.1} s ({:.1}/s)",
+            r.backend,
+            r.leases,
+            r.leasing_seconds,
+            r.leases_per_second,
+            r.tasks,
+            r.seconds,
+            r.tasks as f64 / r.seconds.max(1e-9)
+        )?;
+        writeln!(
+            f,
+            "  {} completed, {} payments, {} request errors",
+            r.completed, r.payments, r.errors
+        )?;
+        write!(
+            f,
+            "  {:<13} {:>7} {:>9} {:>9} {:>9}",
+            "request", "count", "p50 ms", "p99 ms", "max ms"
+        )?;
+        for (what, l) in &r.latency {
+            write!(
+                f,
+                "\n  {what:<13} {:>7} {:>9.1} {:>9.1} {:>9.1}",
+                l.count, l.p50_ms, l.p99_ms, l.max_ms
+            )?;
+        }
+        for p in &r.problems {
+            write!(f, "\n  PROBLEM: {p}")?;
+        }
+        Ok(())
+    }
 }
 
 type Samples = Arc<Mutex<BTreeMap<&'static str, Vec<f64>>>>;
@@ -75,7 +131,7 @@ async fn timed<T>(
 /// Runs the load against a fresh server on `database` (`None`: SQLite in a temporary folder;
 /// a PostgreSQL URL is used as given, so pass an empty database).
 pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<BenchReport> {
-    let dir = tempfile::tempdir().map_err(|e| MarketError::io(std::env::temp_dir(), e))?;
+    let dir = tempfile::tempdir().map_err(|e| ClientError::io(std::env::temp_dir(), e))?;
     let config = ServerConfig {
         data_dir: dir.path().join("server"),
         database,
@@ -113,14 +169,17 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             t1_ms: 0,
             upload_ms: 0,
         };
-        let _: TaskInfo = publisher_client.post("/api/v1/tasks", &req).await?;
+        publisher_client.create_task(&req).await?;
     }
 
     let model = dir.path().join("model.onnx");
     let bytes = tokio::task::spawn_blocking(testkit::tiny_model)
         .await
-        .map_err(|e| MarketError::Internal(e.to_string()))??;
-    std::fs::write(&model, bytes).map_err(|e| MarketError::io(&model, e))?;
+        .map_err(|source| ClientError::Stopped {
+            what: "exporting the tiny model",
+            source,
+        })??;
+    std::fs::write(&model, bytes).map_err(|e| ClientError::io(&model, e))?;
 
     let started = Instant::now();
     let shared = Shared {
@@ -295,7 +354,7 @@ async fn simulated_node(
     };
     while !stop.load(Ordering::SeqCst) {
         let asked = Instant::now();
-        let grant: Result<Option<LeaseGrant>> = client.post_maybe("/api/v1/leases", &caps).await;
+        let grant = client.lease(&caps).await;
         let ms = asked.elapsed().as_secs_f64() * 1000.0;
         let kind = if matches!(grant, Ok(Some(_))) {
             "lease"
@@ -321,20 +380,16 @@ async fn simulated_node(
         let lease = grant.lease_id;
         let outcome: Result<()> = async {
             for _ in 0..heartbeats {
-                let path = format!("/api/v1/leases/{lease}/heartbeat");
-                let _: HeartbeatResponse =
-                    timed(&samples, "heartbeat", client.post(&path, &())).await?;
+                timed(&samples, "heartbeat", client.heartbeat(&lease)).await?;
             }
-            let path = format!("/api/v1/leases/{lease}/files");
-            let _: DatasetListing = timed(&samples, "list files", client.get(&path)).await?;
+            timed(&samples, "list files", client.lease_files(&lease)).await?;
             let req = SubmitRequest {
                 upload_id: upload.id.clone(),
                 download_ms: 0,
                 train_ms: 0,
                 upload_ms: 0,
             };
-            let path = format!("/api/v1/leases/{lease}/submission");
-            let _: SubmissionInfo = timed(&samples, "submit", client.post(&path, &req)).await?;
+            timed(&samples, "submit", client.submit(&lease, &req)).await?;
             Ok(())
         }
         .await;

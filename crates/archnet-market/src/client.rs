@@ -11,10 +11,11 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::error::{ErrorBody, MarketError, Result};
-use crate::server::CHUNK_SHA256_HEADER;
+use crate::error::{ClientError, Result};
 use crate::states::UploadState;
 use crate::types::{CreateUploadRequest, FileListing, UploadStatus};
+use archnet_api::ErrorBody;
+use archnet_api::{CHUNK_SHA256_HEADER, paths};
 
 /// A client of one server, with one token.
 #[derive(Clone)]
@@ -27,12 +28,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the server at `server` (`http://HOST:PORT` or `https://…`) acting with
+    /// `token`; it retries a request for up to five minutes while the server is unreachable.
     pub fn new(server: &str, token: &str) -> Result<Client> {
         let base = server.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(MarketError::BadRequest(format!(
-                "server URL `{server}`: expected http://HOST:PORT or https://…"
-            )));
+            return Err(ClientError::BadUrl(server.to_string()));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -46,6 +47,7 @@ impl Client {
         })
     }
 
+    /// The server's URL, without a trailing slash.
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -57,7 +59,7 @@ impl Client {
     }
 
     /// Sends the request `build` makes, retrying transient failures with backoff for up to
-    /// `retry_for`; an error answer becomes [`MarketError::Remote`].
+    /// `retry_for`; an error answer becomes [`ClientError::Remote`].
     async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<reqwest::Response> {
         let started = Instant::now();
         let mut delay = Duration::from_millis(200);
@@ -65,7 +67,7 @@ impl Client {
             let e = match build().send().await {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) => remote_error(resp).await,
-                Err(e) => MarketError::Http(e),
+                Err(e) => ClientError::Http(e),
             };
             if !e.is_transient() || started.elapsed() > self.retry_for {
                 return Err(e);
@@ -76,6 +78,7 @@ impl Client {
         }
     }
 
+    /// A GET of `path`, its JSON answer decoded.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         Ok(self
             .send(|| self.request(Method::GET, path))
@@ -84,6 +87,7 @@ impl Client {
             .await?)
     }
 
+    /// A POST of `body` as JSON to `path`, its JSON answer decoded.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
         Ok(self
             .send(|| self.request(Method::POST, path).json(body))
@@ -127,7 +131,7 @@ impl Client {
         if let Some(expected) = expected {
             let got = hex::encode(Sha256::digest(&bytes));
             if got != expected {
-                return Err(MarketError::Conflict(format!(
+                return Err(ClientError::Corrupted(format!(
                     "{path}: the download's sha256 is {got}, the server announced {expected}"
                 )));
             }
@@ -147,16 +151,13 @@ impl Client {
     ) -> Result<UploadStatus> {
         let size = tokio::fs::metadata(file)
             .await
-            .map_err(|e| MarketError::io(file, e))?
+            .map_err(|e| ClientError::io(file, e))?
             .len();
         let sha256 = sha256_file(file).await?;
         let mut status = match resume {
-            Some(id) => match self
-                .get::<UploadStatus>(&format!("/api/v1/uploads/{id}"))
-                .await
-            {
+            Some(id) => match self.get::<UploadStatus>(&paths::upload(id)).await {
                 Ok(s) if s.sha256 == sha256 && s.size == size => Some(s),
-                Ok(_) | Err(MarketError::Remote { status: 404, .. }) => None,
+                Ok(_) | Err(ClientError::Remote { status: 404, .. }) => None,
                 Err(e) => return Err(e),
             },
             None => None,
@@ -168,7 +169,7 @@ impl Client {
                 sha256: sha256.clone(),
                 chunk_size: None,
             };
-            status = Some(self.post("/api/v1/uploads", &req).await?);
+            status = Some(self.post(paths::UPLOADS, &req).await?);
         }
         let status = status.expect("set above");
         if status.state == UploadState::Complete {
@@ -177,7 +178,7 @@ impl Client {
         }
         let mut f = tokio::fs::File::open(file)
             .await
-            .map_err(|e| MarketError::io(file, e))?;
+            .map_err(|e| ClientError::io(file, e))?;
         for index in 0..status.chunks {
             let offset = index * status.chunk_size;
             let len = (size - offset).min(status.chunk_size);
@@ -188,13 +189,13 @@ impl Client {
             let mut buf = vec![0u8; len as usize];
             f.seek(std::io::SeekFrom::Start(offset))
                 .await
-                .map_err(|e| MarketError::io(file, e))?;
+                .map_err(|e| ClientError::io(file, e))?;
             f.read_exact(&mut buf)
                 .await
-                .map_err(|e| MarketError::io(file, e))?;
+                .map_err(|e| ClientError::io(file, e))?;
             let chunk_sha = hex::encode(Sha256::digest(&buf));
             let body = bytes::Bytes::from(buf);
-            let path = format!("/api/v1/uploads/{}/chunks/{index}", status.id);
+            let path = paths::upload_chunk(&status.id, index);
             let mut attempts = 0;
             loop {
                 attempts += 1;
@@ -208,7 +209,7 @@ impl Client {
                 match sent {
                     Ok(_) => break,
                     // Corrupted on the way: send it again.
-                    Err(MarketError::Remote {
+                    Err(ClientError::Remote {
                         status: 400,
                         message,
                     }) if message.contains("corrupted") && attempts < 3 => {
@@ -219,8 +220,7 @@ impl Client {
             }
             on_bytes(len);
         }
-        self.post(&format!("/api/v1/uploads/{}/complete", status.id), &())
-            .await
+        self.post(&paths::upload_complete(&status.id), &()).await
     }
 
     /// Downloads one file of a listing into `dir` through `chunk_path(index)`, resuming from
@@ -233,7 +233,7 @@ impl Client {
         chunk_path: &(dyn Fn(u64) -> String + Sync),
         on_bytes: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
-        crate::server::check_file_name(&listing.name)?;
+        archnet_api::check_file_name(&listing.name).map_err(ClientError::Corrupted)?;
         let target = dir.join(&listing.name);
         if tokio::fs::metadata(&target)
             .await
@@ -246,7 +246,7 @@ impl Client {
         let partial = dir.join(".partial");
         tokio::fs::create_dir_all(&partial)
             .await
-            .map_err(|e| MarketError::io(&partial, e))?;
+            .map_err(|e| ClientError::io(&partial, e))?;
         // The chunks are kept in order as they are checked, so the file is written once.
         let mut whole = Vec::with_capacity(listing.size as usize);
         let mut parts = Vec::new();
@@ -262,14 +262,14 @@ impl Client {
                     let b = self.get_bytes(&chunk_path(chunk.index)).await?;
                     let got = hex::encode(Sha256::digest(&b));
                     if got != chunk.sha256 {
-                        return Err(MarketError::Conflict(format!(
+                        return Err(ClientError::Corrupted(format!(
                             "chunk {} of {} arrived corrupted (sha256 {got}, expected {})",
                             chunk.index, listing.name, chunk.sha256
                         )));
                     }
                     tokio::fs::write(&part, &b)
                         .await
-                        .map_err(|e| MarketError::io(&part, e))?;
+                        .map_err(|e| ClientError::io(&part, e))?;
                     b.to_vec()
                 }
             };
@@ -278,7 +278,7 @@ impl Client {
             parts.push(part);
         }
         if hex::encode(Sha256::digest(&whole)) != listing.sha256 {
-            return Err(MarketError::Conflict(format!(
+            return Err(ClientError::Corrupted(format!(
                 "{}: the assembled file does not match its sha256",
                 listing.name
             )));
@@ -286,10 +286,10 @@ impl Client {
         let tmp = partial.join(format!("{}.assembled", listing.name));
         tokio::fs::write(&tmp, &whole)
             .await
-            .map_err(|e| MarketError::io(&tmp, e))?;
+            .map_err(|e| ClientError::io(&tmp, e))?;
         tokio::fs::rename(&tmp, &target)
             .await
-            .map_err(|e| MarketError::io(&target, e))?;
+            .map_err(|e| ClientError::io(&target, e))?;
         for part in parts {
             let _ = tokio::fs::remove_file(part).await;
         }
@@ -297,28 +297,28 @@ impl Client {
     }
 }
 
-/// Turns an error answer into [`MarketError::Remote`] with the server's one-line message.
-async fn remote_error(resp: reqwest::Response) -> MarketError {
+/// Turns an error answer into [`ClientError::Remote`] with the server's one-line message.
+async fn remote_error(resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     let message = serde_json::from_str::<ErrorBody>(&text)
         .map(|b| b.error)
         .unwrap_or(text);
-    MarketError::Remote { status, message }
+    ClientError::Remote { status, message }
 }
 
 /// sha256 of a file, lowercase hex, read in 1 MiB blocks.
 pub async fn sha256_file(path: &Path) -> Result<String> {
     let mut f = tokio::fs::File::open(path)
         .await
-        .map_err(|e| MarketError::io(path, e))?;
+        .map_err(|e| ClientError::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f
             .read(&mut buf)
             .await
-            .map_err(|e| MarketError::io(path, e))?;
+            .map_err(|e| ClientError::io(path, e))?;
         if n == 0 {
             break;
         }

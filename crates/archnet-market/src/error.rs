@@ -1,86 +1,107 @@
-//! Errors of the marketplace, and how the server turns them into HTTP answers.
+//! The clients' errors: the publisher's, the node's, the admin's and the load test's. The
+//! server's own errors are [`archnet_server::ServerError`]; a client sees them as
+//! [`ClientError::Remote`], with the status and the server's one-line message.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-
-/// What went wrong, in terms a client can act on. The HTTP status follows from the variant.
+/// What went wrong on the client's side of the marketplace.
 #[derive(Debug, thiserror::Error)]
-pub enum MarketError {
-    /// No token, or one the server does not know.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// A valid token whose role or ownership does not allow the request.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The request contradicts the current state (an expired lease, a replayed submission, …).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The request is malformed or its values are out of range.
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    /// A body, upload or model over the configured limit.
-    #[error("too large: {0}")]
-    TooLarge(String),
-    /// Not enough balance to escrow a fee.
-    #[error("payment required: {0}")]
-    PaymentRequired(String),
-    #[error("too many requests: {0}")]
-    RateLimited(String),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("object store: {0}")]
-    Store(#[from] object_store::Error),
-    #[error("{0}")]
-    Internal(String),
-    /// The server answered a client request with an error.
+pub enum ClientError {
+    /// The server URL given is not an `http://` or `https://` URL.
+    #[error("server URL `{0}`: expected http://HOST:PORT or https://…")]
+    BadUrl(String),
+    /// The server answered a request with an error.
     #[error("server answered {status}: {message}")]
-    Remote { status: u16, message: String },
+    Remote {
+        /// The HTTP status.
+        status: u16,
+        /// The server's one line naming the problem.
+        message: String,
+    },
+    /// The request did not reach the server, or its answer did not come back.
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
-    /// A local key, dataset or encryption run failed (the publisher's or the node's side).
+    /// A download whose SHA-256 is not the one the server announced.
+    #[error("{0}")]
+    Corrupted(String),
+    /// The task is not in a state that allows the request yet (no accepted model, …).
+    #[error("{0}")]
+    NotReady(String),
+    /// The publisher's data does not fit the key or the task (shape, labels, too few images).
+    #[error("{path}: {reason}")]
+    Unfit {
+        /// The dataset.
+        path: std::path::PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A work folder's state file could not be parsed (delete the folder to start over).
+    #[error("{path}: {source}")]
+    State {
+        /// The state file.
+        path: std::path::PathBuf,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The node's external trainer failed or wrote no model.
+    #[error("the trainer `{command}` {failure}")]
+    Trainer {
+        /// The command line.
+        command: String,
+        /// What went wrong (`exited with …`, `wrote no FILE`, `could not start: …`).
+        failure: String,
+    },
+    /// A blocking job (training, encryption, export) panicked or was cancelled.
+    #[error("{what} stopped: {source}")]
+    Stopped {
+        /// The job.
+        what: &'static str,
+        /// How it stopped.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A local key, dataset, training run or audit failed (the publisher's or the node's side).
     #[error(transparent)]
     Model(#[from] archnet_model::ModelError),
+    /// The leakage audit could not run or write its results.
+    #[error(transparent)]
+    Lab(#[from] archnet_lab::LabError),
+    /// A model could not be exported to ONNX.
+    #[error(transparent)]
+    Onnx(#[from] archnet_onnx::OnnxError),
     /// A local dataset or file could not be read or written.
     #[error(transparent)]
     Data(#[from] archnet_data::DataError),
+    /// A server started in-process (the load test, the test kit) failed.
+    #[error(transparent)]
+    Server(#[from] archnet_server::ServerError),
+    /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
         source: std::io::Error,
     },
 }
 
-pub type Result<T, E = MarketError> = std::result::Result<T, E>;
+/// The clients' result type.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-impl MarketError {
+impl ClientError {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
-        MarketError::Io {
+        ClientError::Io {
             path: path.into(),
             source,
         }
     }
 
-    /// The HTTP status the server answers this error with.
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status of an error answer, if the server gave one.
+    pub fn status(&self) -> Option<u16> {
         match self {
-            MarketError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            MarketError::Forbidden(_) => StatusCode::FORBIDDEN,
-            MarketError::NotFound(_) => StatusCode::NOT_FOUND,
-            MarketError::Conflict(_) => StatusCode::CONFLICT,
-            MarketError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            MarketError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            MarketError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
-            MarketError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            MarketError::Remote { status, .. } => {
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
-            }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            ClientError::Remote { status, .. } => Some(*status),
+            _ => None,
         }
     }
 
@@ -88,30 +109,9 @@ impl MarketError {
     /// request, was at fault).
     pub fn is_transient(&self) -> bool {
         match self {
-            MarketError::Http(e) => e.is_connect() || e.is_timeout() || e.is_request(),
-            MarketError::Remote { status, .. } => *status >= 500 || *status == 429,
+            ClientError::Http(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            ClientError::Remote { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
-    }
-}
-
-/// The JSON body of every error answer.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// One line naming the problem.
-    pub error: String,
-}
-
-impl IntoResponse for MarketError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let message = if status.is_server_error() {
-            // The detail goes to the operator's log, not to the client.
-            tracing::error!("{self}");
-            "internal error (see the server log)".to_string()
-        } else {
-            self.to_string()
-        };
-        (status, axum::Json(ErrorBody { error: message })).into_response()
     }
 }

@@ -1,26 +1,29 @@
-//! The archnet marketplace (the paper's §2): an intermediary server v0 where publishers post
-//! encrypted datasets as paid training tasks, compute nodes lease them, train their own models on
-//! the ciphertexts and hand back ONNX, and the server validates each model on an encrypted split
-//! no node receives, pays the node and delivers the model.
+//! The archnet marketplace's clients (the paper's §2): the publisher, who encrypts locally and
+//! opens paid tasks; the compute node, which leases a task, trains on the ciphertexts and hands
+//! back ONNX; and the load test. They talk to the server (`archnet-server`) only over HTTP, in
+//! the words of `archnet-api`.
 //!
-//! - [`server`]: the axum service, its settings, the validator and the OpenAPI document.
-//! - [`db`]: state in SQLite or PostgreSQL through sqlx, with migrations; the ledger.
-//! - [`store`]: blobs in a local folder or an S3-compatible bucket.
-//! - [`client`]: the HTTP client (retries, resumable checksummed transfers).
+//! - [`client`]: the HTTP client (retries, resumable checksummed transfers) with one typed
+//!   method per API call.
 //! - [`publisher`] and [`node`]: the two sides' workflows on top of the client.
-//! - [`timing`]: the t0 = t1 + 4·t2 + t3 + t4 accounting of §4.7.
+//! - [`bench`]: the load test (a server on loopback and simulated nodes).
+//! - [`testkit`]: tiny tasks made in milliseconds for tests and the load test.
+//!
+//! The server's modules and the API's types are re-exported ([`server`], [`db`], [`store`],
+//! [`types`], [`states`]) so that a program embedding both sides names one crate.
 
+#![warn(missing_docs)]
+
+pub mod admin;
 pub mod bench;
+mod calls;
 pub mod client;
-pub mod db;
 pub mod error;
 pub mod node;
 pub mod publisher;
-pub mod server;
-pub mod states;
-pub mod store;
+pub mod quickstart;
 pub mod testkit;
-pub mod timing;
-pub mod types;
 
-pub use error::{MarketError, Result};
+pub use archnet_api::{states, types};
+pub use archnet_server::{db, server, store};
+pub use error::{ClientError, Result};

@@ -15,23 +15,27 @@ use archnet_model::base::BaseModelSpec;
 use archnet_model::classify::{ClassifierTrainConfig, Samples, train_classifier};
 use archnet_onnx::{ExportInfo, export_model};
 
+use archnet_api::paths;
+
 use crate::client::Client;
-use crate::error::{MarketError, Result};
+use crate::error::{ClientError, Result};
 use crate::states::SubmissionState;
-use crate::types::{
-    Capabilities, DatasetListing, HeartbeatResponse, LeaseGrant, LeaseRequest, SubmissionInfo,
-    SubmitRequest,
-};
+use crate::types::{Capabilities, LeaseGrant, LeaseRequest, SubmissionInfo, SubmitRequest};
 
 /// How the node trains its private model D2.
 #[derive(Debug, Clone)]
 pub enum Trainer {
     /// archnet's own base model and recipe (`cnn`, `resnet18`, …).
     Builtin {
+        /// The base model.
         model: String,
+        /// Passes over the training split.
         epochs: usize,
+        /// Samples per step.
         batch_size: usize,
+        /// Adam's learning rate.
         learning_rate: f64,
+        /// Seed of the initialisation and the shuffles.
         seed: u64,
     },
     /// An external program, run as `sh -c 'CMD "$ARCHNET_DATASET" "$ARCHNET_ONNX"'`: it gets the
@@ -43,8 +47,12 @@ pub enum Trainer {
 /// How a node runs.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
+    /// Downloads, checkpoints and models go here (a task's dataset is kept, so a task leased
+    /// again resumes its download).
     pub work_dir: PathBuf,
+    /// What the node offers; the server leases it only tasks whose requirements these meet.
     pub capabilities: Capabilities,
+    /// How it trains.
     pub trainer: Trainer,
     /// Stop after one task has been handed in (whatever the verdict).
     pub once: bool,
@@ -57,9 +65,35 @@ pub struct NodeOptions {
 /// What became of one leased task.
 #[derive(Debug, Clone)]
 pub struct TaskOutcome {
+    /// The lease the node worked under.
     pub lease: LeaseGrant,
     /// `None` when the lease was lost before the model could be handed in.
     pub submission: Option<SubmissionInfo>,
+}
+
+/// The line `archnet node` prints for each lease it worked.
+impl std::fmt::Display for TaskOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lease = &self.lease;
+        match &self.submission {
+            Some(s) => write!(
+                f,
+                "task {} (lease {}): submission {} {}{}",
+                lease.task_id,
+                lease.lease_id,
+                s.id,
+                s.state,
+                s.accuracy
+                    .map(|a| format!(" at {:.2}% validation accuracy", 100.0 * a))
+                    .unwrap_or_default()
+            ),
+            None => write!(
+                f,
+                "task {} (lease {}): lease lost before the model was handed in",
+                lease.task_id, lease.lease_id
+            ),
+        }
+    }
 }
 
 /// This machine's cores and memory, and the backends this build can train with.
@@ -94,7 +128,7 @@ pub async fn run(client: &Client, options: &NodeOptions) -> Result<Vec<TaskOutco
         let request = LeaseRequest {
             capabilities: options.capabilities.clone(),
         };
-        let grant: Option<LeaseGrant> = client.post_maybe("/api/v1/leases", &request).await?;
+        let grant = client.lease(&request).await?;
         let Some(grant) = grant else {
             if options.max_idle.is_some_and(|m| idle_since.elapsed() > m) {
                 tracing::info!("no task for {:?}; stopping", idle_since.elapsed());
@@ -134,7 +168,7 @@ async fn work_lease(
     heartbeat.abort();
     let submission = match result {
         Ok(s) => s,
-        Err(MarketError::Remote {
+        Err(ClientError::Remote {
             status: 409,
             message,
         }) => {
@@ -151,12 +185,11 @@ async fn work_lease(
 
 async fn heartbeat_loop(client: Client, grant: LeaseGrant, lost: Arc<AtomicBool>) {
     let every = Duration::from_millis(grant.heartbeat_ms.max(100));
-    let path = format!("/api/v1/leases/{}/heartbeat", grant.lease_id);
     loop {
         tokio::time::sleep(every).await;
-        match client.post::<_, HeartbeatResponse>(&path, &()).await {
+        match client.heartbeat(&grant.lease_id).await {
             Ok(_) => {}
-            Err(MarketError::Remote {
+            Err(ClientError::Remote {
                 status: 409,
                 message,
             }) => {
@@ -179,17 +212,15 @@ async fn train_and_submit(
     let dataset_dir = lease_dir.join("dataset");
     tokio::fs::create_dir_all(&dataset_dir)
         .await
-        .map_err(|e| MarketError::io(&dataset_dir, e))?;
+        .map_err(|e| ClientError::io(&dataset_dir, e))?;
 
     let started = Instant::now();
-    let listing: DatasetListing = client
-        .get(&format!("/api/v1/leases/{}/files", grant.lease_id))
-        .await?;
+    let listing = client.lease_files(&grant.lease_id).await?;
     let total: u64 = listing.files.iter().map(|f| f.size).sum();
     for file in &listing.files {
         let lease_id = grant.lease_id.clone();
         let name = file.name.clone();
-        let chunk_path = move |i: u64| format!("/api/v1/leases/{lease_id}/files/{name}/chunks/{i}");
+        let chunk_path = move |i: u64| paths::lease_file_chunk(&lease_id, &name, i);
         client
             .download_file(file, &dataset_dir, &chunk_path, &mut |_| {})
             .await?;
@@ -202,7 +233,7 @@ async fn train_and_submit(
     let run_dir = lease_dir.join(&grant.lease_id);
     tokio::fs::create_dir_all(&run_dir)
         .await
-        .map_err(|e| MarketError::io(&run_dir, e))?;
+        .map_err(|e| ClientError::io(&run_dir, e))?;
     let onnx_path = run_dir.join("model.onnx");
     let started = Instant::now();
     train(&options.trainer, &dataset_dir, &onnx_path).await?;
@@ -223,18 +254,17 @@ async fn train_and_submit(
         train_ms,
         upload_ms,
     };
-    let path = format!("/api/v1/leases/{}/submission", grant.lease_id);
-    let submitted: SubmissionInfo = match client.post(&path, &request).await {
+    let submitted = match client.submit(&grant.lease_id, &request).await {
         Ok(s) => s,
         // A retry after a lost answer: the first try went through, and the lease holds it.
-        Err(e @ MarketError::Remote { status: 409, .. }) => {
-            client.get(&path).await.map_err(|_| e)?
+        Err(e @ ClientError::Remote { status: 409, .. }) => {
+            client.submission(&grant.lease_id).await.map_err(|_| e)?
         }
         Err(e) => return Err(e),
     };
     tracing::info!(submission = %submitted.id, "model handed in; waiting for validation");
     loop {
-        let s: SubmissionInfo = client.get(&path).await?;
+        let s = client.submission(&grant.lease_id).await?;
         if matches!(
             s.state,
             SubmissionState::Accepted | SubmissionState::Rejected
@@ -264,7 +294,10 @@ async fn train(trainer: &Trainer, dataset: &Path, onnx: &Path) -> Result<()> {
             };
             tokio::task::spawn_blocking(move || train_builtin(&model, &config, &dataset, &onnx))
                 .await
-                .map_err(|e| MarketError::Internal(format!("training stopped: {e}")))?
+                .map_err(|source| ClientError::Stopped {
+                    what: "training",
+                    source,
+                })?
         }
         Trainer::External(command) => {
             let status = tokio::process::Command::new("sh")
@@ -275,17 +308,21 @@ async fn train(trainer: &Trainer, dataset: &Path, onnx: &Path) -> Result<()> {
                 .kill_on_drop(true)
                 .status()
                 .await
-                .map_err(|e| MarketError::Internal(format!("running `{command}`: {e}")))?;
+                .map_err(|e| ClientError::Trainer {
+                    command: command.clone(),
+                    failure: format!("could not start: {e}"),
+                })?;
             if !status.success() {
-                return Err(MarketError::Internal(format!(
-                    "the trainer `{command}` exited with {status}"
-                )));
+                return Err(ClientError::Trainer {
+                    command: command.clone(),
+                    failure: format!("exited with {status}"),
+                });
             }
             if !onnx.is_file() {
-                return Err(MarketError::Internal(format!(
-                    "the trainer `{command}` wrote no {}",
-                    onnx.display()
-                )));
+                return Err(ClientError::Trainer {
+                    command: command.clone(),
+                    failure: format!("wrote no {}", onnx.display()),
+                });
             }
             Ok(())
         }
@@ -299,8 +336,7 @@ fn train_builtin(
     dataset: &Path,
     onnx: &Path,
 ) -> Result<()> {
-    let err = |e: String| MarketError::Internal(format!("built-in training: {e}"));
-    let dataset = EncryptedDataset::open(dataset).map_err(|e| err(e.to_string()))?;
+    let dataset = EncryptedDataset::open(dataset)?;
     let samples = Samples::Encrypted {
         dataset,
         split: "train".into(),
@@ -319,12 +355,11 @@ fn train_builtin(
         &checkpoints,
         false,
         &mut |_, _, _| {},
-    )
-    .map_err(|e| err(e.to_string()))?;
+    )?;
     let info = ExportInfo {
         key_id: samples.key_id(),
         class_names: samples.class_names(),
     };
-    let bytes = export_model(&outcome.model, &spec, &info).map_err(|e| err(e.to_string()))?;
-    archnet_data::fsutil::write_atomic(onnx, &bytes, 0o644).map_err(|e| err(e.to_string()))
+    let bytes = export_model(&outcome.model, &spec, &info)?;
+    Ok(archnet_data::fsutil::write_atomic(onnx, &bytes, 0o644)?)
 }

@@ -13,15 +13,18 @@ use std::time::Instant;
 
 use archnet_data::encrypted::{MANIFEST_FILE, Manifest, Storage};
 use archnet_data::{Split, open_dataset};
-use archnet_lab::attack::audit::{AuditConfig, AuditReport, LeakageThresholds, run_audit};
+use archnet_lab::attack::audit::{AuditConfig, KeyAudit, LeakageThresholds, audit_key};
 use archnet_model::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
-use archnet_model::{KeyFile, KeyMetadata, device};
+use archnet_model::{KeyFile, device};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::error::{MarketError, Result};
+use crate::error::{ClientError, Result};
 use crate::states::TaskState;
 use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Requirements, TaskInfo};
+
+/// The picture of the audit's reconstructions, in the work folder.
+pub const AUDIT_PICTURE: &str = "audit.png";
 
 /// File in the work folder that remembers what was done.
 const STATE_FILE: &str = "publish-state.json";
@@ -29,6 +32,7 @@ const STATE_FILE: &str = "publish-state.json";
 /// What to publish.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
+    /// The key file (it stays here: only ciphertexts are uploaded).
     pub key: PathBuf,
     /// Plain dataset (its `train` release is published).
     pub data: PathBuf,
@@ -36,12 +40,19 @@ pub struct PublishOptions {
     pub limit: Option<usize>,
     /// Where the ciphertexts and the state file go.
     pub work_dir: PathBuf,
+    /// The task's name.
     pub name: String,
+    /// Credits paid to the node whose model reaches the bar (escrowed until then).
     pub fee: i64,
+    /// The validation accuracy a model must reach (0–1).
     pub min_accuracy: f64,
+    /// The task fails and the fee goes back if no node has taken it within this many seconds.
     pub deadline_s: Option<u64>,
+    /// Rejected submissions allowed before the task fails (the server's default when `None`).
     pub max_attempts: Option<u32>,
+    /// What a node must offer to lease the task.
     pub requirements: Requirements,
+    /// How ciphertexts are stored.
     pub storage: Storage,
     /// Train/validation split; the paper's 6:1 (28×28) or 5:1 by default.
     pub split: Option<SplitRatio>,
@@ -53,29 +64,33 @@ pub struct PublishOptions {
 /// default thresholds and audit, leakage not accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AuditGate {
+    /// What the publisher accepts to leak.
     pub thresholds: LeakageThresholds,
     /// Publish even when the audit exceeds the thresholds (the publisher has seen the numbers).
     pub accept_leakage: bool,
+    /// How much the audit does.
     pub config: AuditConfig,
 }
 
 /// The audit as [`prepare`] ran it.
-pub struct Audit {
-    pub report: AuditReport,
-    /// The key's metadata (id, preset) the audit was run on.
-    pub key: KeyMetadata,
-    /// Thresholds exceeded, in words (empty: within them).
-    pub violations: Vec<String>,
-}
+pub type Audit = KeyAudit;
 
 /// What [`prepare`] did.
 pub enum Prepared {
     /// Encrypted and split, ready for [`upload_and_open`]; `audit` is `None` when an earlier run
     /// had already prepared the work folder.
-    Ready { t1_ms: u64, audit: Option<Audit> },
+    Ready {
+        /// Key training plus encryption, milliseconds.
+        t1_ms: u64,
+        /// The audit this run did.
+        audit: Option<Audit>,
+    },
     /// The audit exceeded the thresholds and the publisher did not accept the leakage: nothing
     /// was encrypted for upload.
-    Refused { audit: Audit },
+    Refused {
+        /// What it found.
+        audit: Audit,
+    },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -92,10 +107,11 @@ impl PublishState {
     fn load(dir: &Path) -> Result<PublishState> {
         let path = dir.join(STATE_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| MarketError::BadRequest(format!("{}: {e}", path.display()))),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| ClientError::State { path, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PublishState::default()),
-            Err(e) => Err(MarketError::io(path, e)),
+            Err(e) => Err(ClientError::io(path, e)),
         }
     }
 
@@ -125,7 +141,7 @@ pub fn prepare(
         return Ok(Prepared::Ready { t1_ms, audit: None });
     }
     std::fs::create_dir_all(&options.work_dir)
-        .map_err(|e| MarketError::io(&options.work_dir, e))?;
+        .map_err(|e| ClientError::io(&options.work_dir, e))?;
     let encrypted = options.work_dir.join("encrypted");
     let started = Instant::now();
     let (key, meta) = KeyFile::load(&options.key, &device())?;
@@ -133,42 +149,28 @@ pub fn prepare(
     if let Some(limit) = options.limit {
         data.truncate(limit);
     }
-    if data.shape != meta.architecture.plain_shape {
-        return Err(MarketError::BadRequest(format!(
-            "{}: the key takes {:?} images, the data has {:?}",
-            options.data.display(),
-            meta.architecture.plain_shape,
-            data.shape
-        )));
-    }
+    meta.architecture.check_images(data.shape, &options.data)?;
     if data.labels.is_none() {
-        return Err(MarketError::BadRequest(format!(
-            "{}: the dataset has no labels; a training task needs them",
-            options.data.display()
-        )));
+        return Err(ClientError::Unfit {
+            path: options.data.clone(),
+            reason: "the dataset has no labels; a training task needs them".into(),
+        });
     }
     // Nothing leaves this machine before the publisher has seen what an attacker would recover.
-    let scratch = tempfile::tempdir().map_err(|e| MarketError::io(std::env::temp_dir(), e))?;
-    let report = run_audit(
+    let audit = audit_key(
         &key,
-        &meta.architecture,
-        meta.privacy.as_ref(),
+        &meta,
         &data,
         &options.gate.config,
-        scratch.path(),
+        &options.gate.thresholds,
         on_stage,
     )?;
-    let audit = Audit {
-        violations: report.violations(&options.gate.thresholds),
-        report,
-        key: meta.clone(),
-    };
     if !audit.violations.is_empty() && !options.gate.accept_leakage {
         return Ok(Prepared::Refused { audit });
     }
     if encrypted.exists() {
         // A half-written folder from an interrupted run.
-        std::fs::remove_dir_all(&encrypted).map_err(|e| MarketError::io(&encrypted, e))?;
+        std::fs::remove_dir_all(&encrypted).map_err(|e| ClientError::io(&encrypted, e))?;
     }
     let encrypt_options = EncryptOptions {
         split: options
@@ -206,25 +208,136 @@ pub fn mark_prepared(work_dir: &Path, t1_ms: u64) -> Result<()> {
 }
 
 fn write_split_dir(encrypted: &Path, manifest: &Manifest, split: &str, dir: &Path) -> Result<()> {
-    let info = manifest.splits.get(split).ok_or_else(|| {
-        MarketError::BadRequest(format!(
-            "the dataset is too small for a `{split}` split; publish more images"
-        ))
-    })?;
+    let info = manifest
+        .splits
+        .get(split)
+        .ok_or_else(|| ClientError::Unfit {
+            path: encrypted.to_path_buf(),
+            reason: format!("the dataset is too small for a `{split}` split; publish more images"),
+        })?;
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| MarketError::io(dir, e))?;
+        std::fs::remove_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| MarketError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
     let mut own = manifest.clone();
     own.splits = BTreeMap::from([(split.to_string(), info.clone())]);
     for shard in &info.shards {
         let (from, to) = (encrypted.join(&shard.file), dir.join(&shard.file));
         if std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to).map_err(|e| MarketError::io(&to, e))?;
+            std::fs::copy(&from, &to).map_err(|e| ClientError::io(&to, e))?;
         }
     }
     let bytes = serde_json::to_vec_pretty(&own).expect("manifest serialises");
-    std::fs::write(dir.join(MANIFEST_FILE), bytes).map_err(|e| MarketError::io(dir, e))
+    std::fs::write(dir.join(MANIFEST_FILE), bytes).map_err(|e| ClientError::io(dir, e))
+}
+
+/// An opened task and the work folder it was published from, as `archnet publish` tells it.
+pub struct Opened<'a>(pub &'a TaskInfo, pub &'a Path);
+
+impl std::fmt::Display for Opened<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Opened(task, work_dir) = self;
+        writeln!(
+            f,
+            "task {} opened: `{}`, {} training / {} validation samples of {:?}, fee {} (in escrow), bar {:.1}%",
+            task.id,
+            task.name,
+            task.train_samples,
+            task.validation_samples,
+            task.sample_shape,
+            task.fee,
+            100.0 * task.min_accuracy
+        )?;
+        write!(
+            f,
+            "the validation split stays on the server (nodes never receive it); a copy is in {}",
+            split_dir(work_dir, "validation").display()
+        )
+    }
+}
+
+/// What [`publish`] tells as it goes, in order.
+pub enum PublishEvent<'a> {
+    /// The audit's next stage, in words.
+    AuditStage(&'a str),
+    /// More images were encrypted.
+    Encrypted(usize),
+    /// The audit's findings, before anything is uploaded, and the picture of its
+    /// reconstructions (`WORK_DIR/audit.png`); `None` when an earlier run had already prepared
+    /// (and so audited) the work folder.
+    Audited(Option<(&'a KeyAudit, &'a Path)>),
+    /// The ciphertexts are ready to upload; t1 = key training + encryption (ms).
+    Prepared {
+        /// Milliseconds.
+        t1_ms: u64,
+        /// Where the ciphertexts are.
+        work_dir: &'a Path,
+    },
+    /// More bytes were uploaded.
+    Uploaded(u64),
+}
+
+/// What [`publish`] did.
+pub enum Published {
+    /// The task is open; the fee is in escrow.
+    Opened(Box<TaskInfo>),
+    /// The audit exceeded the thresholds and the leakage was not accepted: nothing was uploaded.
+    Refused(Box<KeyAudit>),
+}
+
+/// The whole publish workflow: the audit gate, local encryption ([`prepare`]), then the
+/// resumable upload and the task ([`upload_and_open`]). Blocking: it runs the HTTP calls on a
+/// runtime of its own, so call it outside async code.
+pub fn publish(
+    client: &Client,
+    options: &PublishOptions,
+    on_event: &mut (dyn FnMut(PublishEvent) + Send),
+) -> Result<Published> {
+    let prepared = {
+        // prepare() takes two callbacks; both tell the one caller.
+        let on_event = std::cell::RefCell::new(&mut *on_event);
+        let tell = |e: PublishEvent| (on_event.borrow_mut())(e);
+        prepare(
+            options,
+            &mut |stage| tell(PublishEvent::AuditStage(stage)),
+            &mut |n| tell(PublishEvent::Encrypted(n)),
+        )?
+    };
+    let picture = options.work_dir.join(AUDIT_PICTURE);
+    let draw = |audit: &KeyAudit| {
+        let title = format!("leakage audit of key {}", audit.key.key_id);
+        let r = &audit.report;
+        archnet_lab::outputs::draw_attacks(&picture, &title, &r.victims, &r.attacks)
+            .map_err(archnet_lab::LabError::from)
+    };
+    let t1_ms = match prepared {
+        Prepared::Refused { audit } => {
+            draw(&audit)?;
+            on_event(PublishEvent::Audited(Some((&audit, &picture))));
+            return Ok(Published::Refused(Box::new(audit)));
+        }
+        Prepared::Ready { t1_ms, audit } => {
+            if let Some(a) = &audit {
+                draw(a)?;
+            }
+            on_event(PublishEvent::Audited(
+                audit.as_ref().map(|a| (a, picture.as_path())),
+            ));
+            t1_ms
+        }
+    };
+    on_event(PublishEvent::Prepared {
+        t1_ms,
+        work_dir: &options.work_dir,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::io("the publisher's async runtime", e))?;
+    let task = runtime.block_on(upload_and_open(client, options, &mut |n| {
+        on_event(PublishEvent::Uploaded(n))
+    }))?;
+    Ok(Published::Opened(Box::new(task)))
 }
 
 /// Uploads both splits (resuming) and opens the task; returns it. Run [`prepare`] first.
@@ -235,17 +348,17 @@ pub async fn upload_and_open(
 ) -> Result<TaskInfo> {
     let mut state = PublishState::load(&options.work_dir)?;
     if let Some(id) = &state.task_id {
-        return client.get(&format!("/api/v1/tasks/{id}")).await;
+        return client.task(id).await;
     }
     let t1_ms = state
         .t1_ms
-        .ok_or_else(|| MarketError::Internal("publish: prepare() was not run".into()))?;
+        .ok_or_else(|| ClientError::NotReady("publish: prepare() was not run".into()))?;
     let started = Instant::now();
     let mut refs: BTreeMap<&str, Vec<FileRef>> = BTreeMap::new();
     for split in ["train", "validation"] {
         let dir = split_dir(&options.work_dir, split);
         let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(|e| MarketError::io(&dir, e))?
+            .map_err(|e| ClientError::io(&dir, e))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
@@ -277,35 +390,66 @@ pub async fn upload_and_open(
         t1_ms,
         upload_ms: state.upload_ms,
     };
-    let task: TaskInfo = client.post("/api/v1/tasks", &req).await?;
+    let task = client.create_task(&req).await?;
     state.task_id = Some(task.id.clone());
     state.save(&options.work_dir)?;
     Ok(task)
+}
+
+/// A delivered model, as `archnet fetch-model` tells it: where it went, its size, and the
+/// validation that accepted it.
+pub struct Delivered<'a> {
+    /// The model file.
+    pub out: &'a Path,
+    /// Its size.
+    pub bytes: u64,
+    /// The completed task.
+    pub task: &'a TaskInfo,
+}
+
+impl std::fmt::Display for Delivered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "wrote {} ({}): the model the server accepted",
+            self.out.display(),
+            archnet_data::fsutil::human_bytes(self.bytes)
+        )?;
+        if let Some(s) = self.task.accepted() {
+            let run = match &s.report {
+                Some(crate::types::ValidationReport::Ran(run)) => Some(run),
+                _ => None,
+            };
+            write!(
+                f,
+                "\nvalidation report: accuracy {:.2}% on {} encrypted validation samples ({} s)",
+                100.0 * s.accuracy.unwrap_or(0.0),
+                run.map_or(0, |r| r.samples),
+                run.map(|r| format!("{:.1}", r.seconds))
+                    .unwrap_or_else(|| "?".into())
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Downloads the accepted model of `task_id` to `out`, checks its sha256, and reports the
 /// download time to the server (the server → publisher leg). Returns the bytes written and the
 /// completed task (with its validation report) as it stood before the download.
 pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<(u64, TaskInfo)> {
-    let task: TaskInfo = client.get(&format!("/api/v1/tasks/{task_id}")).await?;
+    let task = client.task(task_id).await?;
     if task.state != TaskState::Completed {
-        return Err(MarketError::Conflict(format!(
+        return Err(ClientError::NotReady(format!(
             "task {task_id} is {}; there is no accepted model yet",
             task.state
         )));
     }
     let started = Instant::now();
-    let bytes = client
-        .get_bytes(&format!("/api/v1/tasks/{task_id}/model"))
-        .await?;
+    let bytes = client.task_model(task_id).await?;
     let download_ms = started.elapsed().as_millis() as u64;
-    archnet_data::fsutil::write_atomic(out, &bytes, 0o644)
-        .map_err(|e| MarketError::Internal(e.to_string()))?;
+    archnet_data::fsutil::write_atomic(out, &bytes, 0o644)?;
     client
-        .post_empty(
-            &format!("/api/v1/tasks/{task_id}/delivery"),
-            &DeliveryReport { download_ms },
-        )
+        .report_delivery(task_id, &DeliveryReport { download_ms })
         .await?;
     Ok((bytes.len() as u64, task))
 }

@@ -8,17 +8,13 @@ use archnet_model::base::{BaseModel, BaseModelSpec};
 use archnet_onnx::{ExportInfo, export_model};
 use rand::Rng;
 
-use crate::error::{MarketError, Result};
+use crate::error::Result;
 use crate::publisher;
 
 /// Sample shape of the tiny tasks.
 pub const TINY_SHAPE: [usize; 3] = [1, 8, 8];
 /// Key id the tiny datasets claim.
 pub const TINY_KEY_ID: &str = "0000tinytasks000";
-
-fn internal(e: impl std::fmt::Display) -> MarketError {
-    MarketError::Internal(e.to_string())
-}
 
 /// Writes a two-class dataset of random samples (`train` and `validation` samples, classes
 /// alternating) into `work_dir` as [`publisher::prepare`] would, ready for
@@ -34,18 +30,15 @@ pub fn tiny_dataset(work_dir: &Path, train: usize, validation: usize) -> Result<
         class_names: vec!["a".into(), "b".into()],
         source_fingerprint: "tiny".into(),
     };
-    let mut writer = EncryptedDatasetWriter::create(&encrypted, header, DEFAULT_SHARD_BYTES)
-        .map_err(internal)?;
+    let mut writer = EncryptedDatasetWriter::create(&encrypted, header, DEFAULT_SHARD_BYTES)?;
     let len: usize = TINY_SHAPE.iter().product();
     let mut rng = rand::rng();
     for (split, n) in [("train", train), ("validation", validation)] {
         let values: Vec<f32> = (0..n * len).map(|_| rng.random::<f32>()).collect();
         let labels: Vec<u16> = (0..n).map(|i| (i % 2) as u16).collect();
-        writer
-            .push_batch(split, &values, &labels)
-            .map_err(internal)?;
+        writer.push_batch(split, &values, &labels)?;
     }
-    let manifest = writer.finish().map_err(internal)?;
+    let manifest = writer.finish()?;
     publisher::write_split_dirs(&encrypted, &manifest, work_dir)?;
     publisher::mark_prepared(work_dir, 0)
 }
@@ -57,10 +50,11 @@ pub fn tiny_model() -> Result<Vec<u8>> {
         input_shape: TINY_SHAPE,
         classes: 2,
     };
-    let model = BaseModel::init(&spec, &archnet_model::device()).map_err(internal)?;
+    let model = BaseModel::init(&spec, &archnet_model::device())
+        .map_err(archnet_model::ModelError::Config)?;
     let info = ExportInfo {
         key_id: Some(TINY_KEY_ID.into()),
         class_names: vec!["a".into(), "b".into()],
     };
-    export_model(&model, &spec, &info).map_err(internal)
+    Ok(export_model(&model, &spec, &info)?)
 }

@@ -137,9 +137,9 @@ async fn verdict(c: &Client, lease: &str) -> SubmissionInfo {
     panic!("no verdict");
 }
 
-fn status_of(e: archnet_market::MarketError) -> u16 {
+fn status_of(e: archnet_market::ClientError) -> u16 {
     match e {
-        archnet_market::MarketError::Remote { status, .. } => status,
+        archnet_market::ClientError::Remote { status, .. } => status,
         other => panic!("expected an error answer, got {other}"),
     }
 }

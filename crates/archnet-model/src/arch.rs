@@ -212,6 +212,24 @@ pub struct KeyArchitecture {
 }
 
 impl KeyArchitecture {
+    /// Refuses images of another shape than the key takes; `source` names the data.
+    pub fn check_images(
+        &self,
+        shape: [usize; 3],
+        source: &std::path::Path,
+    ) -> crate::error::Result<()> {
+        if shape == self.plain_shape {
+            return Ok(());
+        }
+        Err(crate::error::ModelError::Mismatch {
+            path: source.to_path_buf(),
+            reason: format!(
+                "the key takes {:?} images but the data is {:?}",
+                self.plain_shape, shape
+            ),
+        })
+    }
+
     /// Builds preset `name` for plain images of shape `plain_shape`.
     ///
     /// - `paper-mnist`: Table 2's MNIST key, 1×28×28 → 10×56×56, with the 7,840 → 15,680 linear

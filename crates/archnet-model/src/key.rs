@@ -76,10 +76,57 @@ impl ArchNetKey {
         sigmoid(self.decoder.forward(ciphertexts))
     }
 
+    /// E1 on flat values: `values` holds whole images of `plain_shape`, run `batch` at a time;
+    /// the ciphertexts come back flat, in the same order.
+    pub fn encrypt_values(
+        &self,
+        plain_shape: [usize; 3],
+        values: &[f32],
+        batch: usize,
+    ) -> Vec<f32> {
+        map_batches(plain_shape, values, batch, |x| self.encrypt(x))
+    }
+
+    /// D1 on flat values: `values` holds whole ciphertexts of `cipher_shape`, run `batch` at a
+    /// time; the pixels come back flat, in the same order.
+    pub fn decrypt_values(
+        &self,
+        cipher_shape: [usize; 3],
+        values: &[f32],
+        batch: usize,
+    ) -> Vec<f32> {
+        map_batches(cipher_shape, values, batch, |x| self.decrypt(x))
+    }
+
     /// D1(E1(x)) as logits, what training compares with x.
     pub fn round_trip_logits(&self, images: Tensor<4>) -> Tensor<4> {
         self.decoder.forward(self.encoder.forward(images))
     }
+}
+
+/// Runs `f` over `values` (whole samples of `shape`) `batch` samples at a time, flat in and out.
+fn map_batches(
+    shape: [usize; 3],
+    values: &[f32],
+    batch: usize,
+    f: impl Fn(Tensor<4>) -> Tensor<4>,
+) -> Vec<f32> {
+    let device = crate::device();
+    let len: usize = shape.iter().product();
+    let [c, h, w] = shape;
+    let mut out = Vec::new();
+    for chunk in values.chunks(batch.max(1) * len.max(1)) {
+        let x = Tensor::<4>::from_data(
+            TensorData::new(chunk.to_vec(), [chunk.len() / len.max(1), c, h, w]),
+            &device,
+        );
+        out.extend(
+            f(x).into_data()
+                .try_to_vec::<f32>()
+                .expect("the key's layers output f32"),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

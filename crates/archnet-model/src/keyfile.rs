@@ -148,6 +148,18 @@ impl KeyFile {
         parse_header(&header).map_err(err)
     }
 
+    /// Loads the key at `path` and the images of `data` it is to encrypt, refusing images of
+    /// another shape than the key takes.
+    pub fn load_with_images(
+        path: &Path,
+        data: &archnet_data::DataSource,
+    ) -> Result<(ArchNetKey, KeyMetadata, archnet_data::ImageDataset)> {
+        let (key, meta) = KeyFile::load(path, &crate::device())?;
+        let images = data.load()?;
+        meta.architecture.check_images(images.shape, &data.path)?;
+        Ok((key, meta, images))
+    }
+
     /// Loads a key and its metadata, checking that the weights match the recorded key id.
     ///
     /// Memory: the weights are hashed by streaming the file and loaded tensor by tensor, so

@@ -17,6 +17,7 @@ pub mod classify;
 pub mod error;
 pub mod key;
 pub mod keyfile;
+pub mod keyjob;
 pub mod metrics;
 pub mod pipeline;
 pub mod privacy;
@@ -24,6 +25,7 @@ pub mod private_key;
 mod stack;
 pub mod train;
 pub mod trained;
+pub mod trainjob;
 
 pub use arch::{KeyArchitecture, LayerSpec, PRESETS};
 pub use error::ModelError;

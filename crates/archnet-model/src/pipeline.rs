@@ -93,15 +93,7 @@ pub fn encrypt_dataset(
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<Manifest> {
     let arch = &meta.architecture;
-    if data.shape != arch.plain_shape {
-        return Err(ModelError::Mismatch {
-            path: out.into(),
-            reason: format!(
-                "the key takes {:?} images but the data is {:?}",
-                arch.plain_shape, data.shape
-            ),
-        });
-    }
+    arch.check_images(data.shape, out)?;
     let header = WriterHeader {
         key_id: meta.key_id.clone(),
         key_preset: arch.preset.clone(),
@@ -172,13 +164,178 @@ pub struct DecryptOptions {
     pub batch_size: usize,
 }
 
+impl DecryptOptions {
+    /// How many samples of `dataset` these options decrypt (a progress bar's length).
+    pub fn samples(&self, dataset: &EncryptedDataset) -> usize {
+        dataset
+            .manifest()
+            .splits
+            .iter()
+            .filter(|(name, _)| self.splits.is_empty() || self.splits.contains(name))
+            .map(|(_, s)| s.count.min(self.limit.unwrap_or(usize::MAX)))
+            .sum()
+    }
+}
+
+/// `archnet decrypt`: checks the key at `key` against the dataset at `dataset` from its header
+/// (before loading hundreds of MB of weights), then decrypts into `out`, scored against
+/// `reference` when given; `on_batch` hears (images done, of how many).
+pub fn decrypt_files(
+    key: &Path,
+    dataset: &Path,
+    out: &Path,
+    reference: Option<&archnet_data::DataSource>,
+    options: &DecryptOptions,
+    on_batch: &mut dyn FnMut(usize, usize),
+) -> Result<DecryptReport> {
+    let dataset = EncryptedDataset::open(dataset)?;
+    check_key_matches(&crate::KeyFile::read_metadata(key)?, &dataset)?;
+    let (key, meta) = crate::KeyFile::load(key, &crate::device())?;
+    let reference = reference.map(|r| r.load()).transpose()?;
+    let total = options.samples(&dataset);
+    decrypt_dataset(
+        &key,
+        &meta,
+        &dataset,
+        out,
+        reference.as_ref(),
+        options,
+        &mut |n| on_batch(n, total),
+    )
+}
+
 /// What a decrypt run did.
 #[derive(Debug, Clone)]
 pub struct DecryptReport {
+    /// Images written as PNG.
     pub images_written: usize,
     /// PSNR/SSIM against the reference dataset, when one was given.
     pub quality: Option<QualityMeans>,
+    /// The folder they were written to.
     pub out: PathBuf,
+    /// Wall seconds of the run.
+    pub seconds: f64,
+}
+
+/// What `archnet decrypt` prints: the images written and, with a reference, their quality.
+impl std::fmt::Display for DecryptReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "decrypted {} images to {} in {:.1} s",
+            self.images_written,
+            self.out.display(),
+            self.seconds
+        )?;
+        if let Some(q) = &self.quality {
+            write!(
+                f,
+                "\nagainst the reference: mean PSNR {:.2} dB, mean SSIM {:.4} over {} images",
+                q.psnr_db, q.ssim, q.count
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`encrypt_files`] did, as `archnet encrypt` prints it.
+pub struct EncryptReport {
+    /// The written manifest.
+    pub manifest: Manifest,
+    /// Images encrypted.
+    pub images: usize,
+    /// Their size as plain u8 pixels.
+    pub plain_bytes: u64,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Where the dataset went.
+    pub out: PathBuf,
+}
+
+/// What `archnet encrypt` chooses; the rest of [`EncryptOptions`] follows from the data.
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptSettings {
+    /// Train/validation split; the paper's for the data's shape when `None`.
+    pub split: Option<SplitRatio>,
+    /// How ciphertexts are stored.
+    pub storage: Storage,
+    /// Images per E1 batch.
+    pub batch_size: usize,
+    /// Randomised encryption: fresh noise × the ciphertexts' std (0: none).
+    pub noise: f32,
+}
+
+/// `archnet encrypt`: the key at `key` encrypts the images of `data` into `out`; `on_batch`
+/// hears (images done, of how many).
+pub fn encrypt_files(
+    key: &Path,
+    data: &archnet_data::DataSource,
+    out: &Path,
+    settings: &EncryptSettings,
+    on_batch: &mut dyn FnMut(usize, usize),
+) -> Result<EncryptReport> {
+    let started = std::time::Instant::now();
+    let (key, meta) = crate::KeyFile::load(key, &crate::device())?;
+    let images = data.load()?;
+    let options = EncryptOptions {
+        split: settings
+            .split
+            .unwrap_or(SplitRatio::paper_default(images.shape)),
+        storage: settings.storage,
+        batch_size: settings.batch_size.max(1),
+        shard_bytes: archnet_data::encrypted::DEFAULT_SHARD_BYTES,
+        source_fingerprint: images.fingerprint(),
+        noise: settings.noise,
+    };
+    let total = images.len();
+    let manifest = encrypt_dataset(&key, &meta, &images, out, &options, &mut |n| {
+        on_batch(n, total)
+    })?;
+    Ok(EncryptReport {
+        manifest,
+        images: total,
+        plain_bytes: images.pixels.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+        out: out.to_path_buf(),
+    })
+}
+
+impl std::fmt::Display for EncryptReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use archnet_data::fsutil::human_bytes;
+        let m = &self.manifest;
+        writeln!(
+            f,
+            "encrypted {} images with key {} in {:.1} s ({:.0} samples/s)",
+            self.images,
+            m.key_id,
+            self.seconds,
+            self.images as f64 / self.seconds.max(1e-9)
+        )?;
+        for (name, info) in &m.splits {
+            writeln!(
+                f,
+                "  {name}: {} samples in {} shard(s)",
+                info.count,
+                info.shards.len()
+            )?;
+        }
+        let plain_bytes = self.plain_bytes;
+        writeln!(
+            f,
+            "  {} storage: {} on disk, {:.1}× the {} of plain u8 pixels → {}",
+            m.storage,
+            human_bytes(m.total_bytes()),
+            m.total_bytes() as f64 / plain_bytes.max(1) as f64,
+            human_bytes(plain_bytes),
+            self.out.display()
+        )?;
+        write!(
+            f,
+            "  privacy: {}",
+            crate::keyjob::PrivacyLine(m.privacy.as_ref())
+        )
+    }
 }
 
 /// Checks that `dataset` was encrypted by the key described by `meta`.
@@ -219,6 +376,7 @@ pub fn decrypt_dataset(
     options: &DecryptOptions,
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<DecryptReport> {
+    let started = std::time::Instant::now();
     check_key_matches(meta, dataset)?;
     if !meta.architecture.has_decoder() {
         return Err(ModelError::Mismatch {
@@ -322,6 +480,7 @@ pub fn decrypt_dataset(
             images_written: written,
             quality,
             out: out.to_path_buf(),
+            seconds: started.elapsed().as_secs_f64(),
         })
     })();
     if result.is_err() {

@@ -115,3 +115,53 @@ fn name_interface(proto: &mut pb::ModelProto) -> Result<()> {
     }
     Ok(())
 }
+
+/// What [`export_file`] wrote.
+pub struct Exported {
+    /// The ONNX file.
+    pub out: std::path::PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// The exported model's card.
+    pub card: archnet_model::trained::ModelCard,
+}
+
+/// `wrote FILE (SIZE): KIND taking input [N, C, H, W] f32, giving logits [N, K]; trained on …`.
+impl std::fmt::Display for Exported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let spec = &self.card.spec;
+        let [c, h, w] = spec.input_shape;
+        write!(
+            f,
+            "wrote {} ({}): {} taking input [N, {c}, {h}, {w}] f32, giving logits [N, {}]; trained on {}",
+            self.out.display(),
+            archnet_data::fsutil::human_bytes(self.bytes),
+            spec.kind,
+            spec.classes,
+            match &self.card.key_id {
+                Some(id) => format!("data encrypted with key {id}"),
+                None => "plain data".into(),
+            }
+        )
+    }
+}
+
+/// Exports the trained model folder `model` (`archnet train`'s output) to the ONNX file `out`,
+/// written atomically.
+pub fn export_file(
+    model: &std::path::Path,
+    out: &std::path::Path,
+) -> std::result::Result<Exported, crate::HandOffError> {
+    let trained = archnet_model::trained::TrainedModel::load(model, &archnet_model::device())?;
+    let info = ExportInfo {
+        key_id: trained.card.key_id.clone(),
+        class_names: trained.card.class_names.clone(),
+    };
+    let bytes = export_model(&trained.model, &trained.card.spec, &info)?;
+    archnet_data::fsutil::write_atomic(out, &bytes, 0o644)?;
+    Ok(Exported {
+        out: out.to_path_buf(),
+        bytes: bytes.len() as u64,
+        card: trained.card,
+    })
+}

@@ -18,8 +18,11 @@ pub enum OnnxError {
     /// Validation ran past its time limit.
     #[error("validation exceeded its time limit of {limit_s} s after {done} of {total} samples")]
     Timeout {
+        /// The limit, in seconds.
         limit_s: u64,
+        /// Samples run before the limit.
         done: usize,
+        /// Samples to run.
         total: usize,
     },
     /// The exporter could not trace or lower the model.
@@ -28,6 +31,15 @@ pub enum OnnxError {
     /// Reading the data failed.
     #[error(transparent)]
     Data(#[from] archnet_data::DataError),
+    /// A model file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The model's predictions cannot be scored (too few, a class past the task's).
     #[error(transparent)]
     Prediction(#[from] archnet_data::samples::PredictionError),

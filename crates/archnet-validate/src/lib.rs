@@ -13,12 +13,14 @@
 //! This crate needs tract and the dataset reader only: no burn, no training code, so the server
 //! that runs it links neither.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod policy;
 pub mod runner;
 
 pub use error::{OnnxError, Result};
-pub use policy::{ModelPolicy, ModelSummary, inspect};
+pub use policy::{ModelPolicy, ModelSummary, inspect, read_model};
 pub use runner::{OnnxClassifier, ValidationLimits, ValidationReport};
 /// ONNX's protobuf messages (tract's prost types), for tools that build or edit models.
 pub use tract_onnx::pb;

@@ -81,13 +81,19 @@ impl Default for ModelPolicy {
 /// What [`inspect`] found in an accepted model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSummary {
+    /// The ONNX IR version.
     pub ir_version: i64,
+    /// The default-domain opset.
     pub opset: i64,
+    /// `producer_name` as the model states it (untrusted, shown only).
     pub producer: String,
+    /// The graph's one input.
     pub input_name: String,
     /// Input dimensions; `None` for a symbolic or unknown one.
     pub input_dims: Vec<Option<i64>>,
+    /// The graph's one output.
     pub output_name: String,
+    /// Nodes in the graph.
     pub nodes: usize,
     /// Operator types used, sorted, each once.
     pub operators: Vec<String>,
@@ -95,6 +101,22 @@ pub struct ModelSummary {
     pub parameters: u64,
     /// `metadata_props` as (key, value).
     pub metadata: Vec<(String, String)>,
+}
+
+/// `IR …, opset …, N nodes, N weights, producer `…`; operators: …`, as `archnet validate` prints.
+impl std::fmt::Display for ModelSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "IR {}, opset {}, {} nodes, {} weights, producer `{}`; operators: {}",
+            self.ir_version,
+            self.opset,
+            self.nodes,
+            self.parameters,
+            self.producer,
+            self.operators.join(" ")
+        )
+    }
 }
 
 impl ModelSummary {
@@ -105,6 +127,23 @@ impl ModelSummary {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// Reads an ONNX file, refusing one over `policy.max_bytes` before reading it whole.
+pub fn read_model(path: &std::path::Path, policy: &ModelPolicy) -> Result<Vec<u8>> {
+    let io = |source| OnnxError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > policy.max_bytes {
+        return Err(OnnxError::Refused(format!(
+            "{}: the model is {size} bytes, the limit is {}",
+            path.display(),
+            policy.max_bytes
+        )));
+    }
+    std::fs::read(path).map_err(io)
 }
 
 /// Decodes `bytes` and checks them against `policy`; returns the protobuf (for the runner) and a

@@ -208,9 +208,70 @@ impl OnnxClassifier {
 /// The outcome of [`OnnxClassifier::validate`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidationReport {
+    /// Accuracy and confusion matrix over the samples.
     pub evaluation: Evaluation,
+    /// Wall seconds of the run, from the caller's start.
     pub seconds: f64,
+    /// Samples run per second.
     pub samples_per_second: f64,
+}
+
+/// What [`validate_file`] found: the model's summary and its run over the samples.
+pub struct ValidatedFile {
+    /// The model file.
+    pub path: std::path::PathBuf,
+    /// What the model is.
+    pub summary: ModelSummary,
+    /// The run.
+    pub report: ValidationReport,
+    /// The samples' class names.
+    pub class_names: Vec<String>,
+    /// The batch size it ran with.
+    pub batch_size: usize,
+}
+
+/// The summary line, the accuracy and confusion matrix, the speed: `archnet validate`'s output.
+impl std::fmt::Display for ValidatedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let table =
+            archnet_data::samples::EvaluationTable(&self.report.evaluation, &self.class_names);
+        writeln!(f, "{}: {}", self.path.display(), self.summary)?;
+        writeln!(f, "{table}")?;
+        write!(
+            f,
+            "{:.1} s, {:.0} samples/s (tract, batch {})",
+            self.report.seconds, self.report.samples_per_second, self.batch_size
+        )
+    }
+}
+
+/// `archnet validate`: checks the untrusted model at `path` against `policy`, refuses one made
+/// for another key's ciphertexts, and runs it within `limits` over `samples` (opened by the
+/// caller; the wall clock starts at `started`, so opening them counts).
+pub fn validate_file(
+    path: &std::path::Path,
+    samples: &Samples,
+    policy: &ModelPolicy,
+    limits: &ValidationLimits,
+    started: Instant,
+) -> Result<ValidatedFile> {
+    let bytes = crate::policy::read_model(path, policy)?;
+    let class_names = samples.class_names();
+    let onnx = OnnxClassifier::load(&bytes, policy, limits, samples.shape(), class_names.len())?;
+    let model_key = onnx.summary().metadata(crate::metadata::KEY_ID);
+    if let Some(reason) =
+        archnet_data::samples::key_mismatch(model_key, samples.key_id().as_deref())
+    {
+        return Err(OnnxError::Mismatch(reason));
+    }
+    let report = onnx.validate(samples, limits, started)?;
+    Ok(ValidatedFile {
+        path: path.to_path_buf(),
+        summary: onnx.summary().clone(),
+        report,
+        class_names,
+        batch_size: limits.batch_size,
+    })
 }
 
 /// Refuses a model whose declared input cannot take `[N, C, H, W]` samples of `shape`.

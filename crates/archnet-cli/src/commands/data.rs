@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-use archnet_data::{DatasetSummary, ImageDataset, Split, open_dataset};
+use archnet_data::{DataSource, DatasetSummary, Split, open_dataset};
 
 use crate::cli::DataArgs;
 
@@ -23,17 +22,11 @@ pub fn inspect(path: &Path, split: Split) -> anyhow::Result<()> {
     }
 }
 
-/// Loads the dataset that `args` describe, with its limit applied.
-pub fn load(args: &DataArgs) -> anyhow::Result<ImageDataset> {
-    let mut dataset = open_dataset(&args.data, args.data_split).with_context(|| {
-        format!(
-            "reading the {} split of {}",
-            args.data_split,
-            args.data.display()
-        )
-    })?;
-    if let Some(limit) = args.limit {
-        dataset.truncate(limit);
+/// The images `args` describe.
+pub fn source(args: &DataArgs) -> DataSource {
+    DataSource {
+        path: args.data.clone(),
+        split: args.data_split,
+        limit: args.limit,
     }
-    Ok(dataset)
 }

@@ -1,7 +1,7 @@
 //! `archnet experiment …`
 
 use archnet_lab::experiment::{Table1Settings, run_table1};
-use archnet_lab::outputs::{write_curve, write_table1};
+use archnet_lab::outputs::{Written, write_curve, write_table1};
 use archnet_lab::privacy_curve::{CurveConfig, run_curve};
 
 use crate::cli::{PrivacyUtilityArgs, Table1Args};
@@ -23,7 +23,7 @@ pub fn table1(args: &Table1Args) -> anyhow::Result<()> {
     let command = command_line();
     let written = write_table1(&result, &args.out, &command)?;
     print!("{}", result.to_markdown(&command));
-    print_written(&written);
+    println!("\n{}", Written(&written));
     Ok(())
 }
 
@@ -51,7 +51,7 @@ pub fn privacy_utility(args: &PrivacyUtilityArgs) -> anyhow::Result<()> {
     let command = command_line();
     let written = write_curve(&report, &args.out, &command)?;
     print!("{}", report.to_markdown(&command));
-    print_written(&written);
+    println!("\n{}", Written(&written));
     Ok(())
 }
 
@@ -61,14 +61,4 @@ fn command_line() -> String {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn print_written(paths: &[std::path::PathBuf]) {
-    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    match names.split_last() {
-        Some((last, rest)) if !rest.is_empty() => {
-            println!("\nwritten: {} and {last}", rest.join(", "))
-        }
-        _ => println!("\nwritten: {}", names.join(", ")),
-    }
 }

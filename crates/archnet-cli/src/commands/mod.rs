@@ -22,7 +22,7 @@ use crate::cli::{
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(DataCommand::Inspect { path, split }) => data::inspect(&path, split),
-        Command::Key(KeyCommand::Train(args)) => key::train(&args).map(|_| ()),
+        Command::Key(KeyCommand::Train(args)) => key::train(&key::job(&args)).map(|_| ()),
         Command::Key(KeyCommand::Info { key }) => key::info(&key),
         Command::Encrypt(args) => crypt::encrypt(&args).map(|_| ()),
         Command::Decrypt(args) => crypt::decrypt(&args).map(|_| ()),
@@ -63,31 +63,8 @@ pub(crate) fn key_and_images(
     archnet_model::KeyMetadata,
     archnet_data::ImageDataset,
 )> {
-    let (key, meta) = archnet_model::KeyFile::load(key, &archnet_model::device())?;
-    let images = data::load(data)?;
-    if images.shape != meta.architecture.plain_shape {
-        anyhow::bail!(
-            "{}: the key takes {:?} images, the data has {:?}",
-            data.data.display(),
-            meta.architecture.plain_shape,
-            images.shape
-        );
-    }
-    Ok((key, meta, images))
-}
-
-/// Formats a byte count for people.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    Ok(archnet_model::KeyFile::load_with_images(
+        key,
+        &data::source(data),
+    )?)
 }

@@ -50,11 +50,13 @@ pub struct Manifest {
 /// One split: its sample count and its shards in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SplitInfo {
+    /// Samples in the split.
     pub count: usize,
     /// Index, in the plain source dataset, of the split's first sample: split sample `i` is
     /// source image `source_offset + i`.
     #[serde(default)]
     pub source_offset: usize,
+    /// Its shards, in sample order.
     pub shards: Vec<ShardInfo>,
 }
 

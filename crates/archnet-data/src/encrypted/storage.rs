@@ -62,7 +62,9 @@ impl std::str::FromStr for Storage {
 /// Per-channel affine u8 quantisation parameters of one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quantization {
+    /// Per channel: value = offset + scale · u8.
     pub scale: Vec<f32>,
+    /// See `scale`.
     pub offset: Vec<f32>,
 }
 

@@ -40,12 +40,19 @@ struct Pending {
 
 /// What the writer needs to know before the first sample.
 pub struct WriterHeader {
+    /// The id of the key that encrypted the samples.
     pub key_id: String,
+    /// Its preset.
     pub key_preset: String,
+    /// `[C, H, W]` of the plain images the key takes.
     pub plain_shape: [usize; 3],
+    /// `[C', H', W']` of one ciphertext.
     pub sample_shape: [usize; 3],
+    /// How the values are stored.
     pub storage: Storage,
+    /// Class names, in label order.
     pub class_names: Vec<String>,
+    /// The plain dataset's fingerprint (without its pixels).
     pub source_fingerprint: String,
 }
 

@@ -16,10 +16,10 @@ use super::{
     AttackResult, Baseline, Inverter, InverterConfig, Judge, RidgeInverse, Victims, encrypt_images,
     reconstruction_quality,
 };
-use archnet_model::ArchNetKey;
 use archnet_model::arch::KeyArchitecture;
 use archnet_model::error::{ModelError, Result};
 use archnet_model::metrics::QualityMeans;
+use archnet_model::{ArchNetKey, KeyMetadata};
 
 /// How much the audit does.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,6 +126,100 @@ impl AuditReport {
             }
         }
         out
+    }
+}
+
+/// An audit of one key, judged against the publisher's thresholds: what `archnet audit` and
+/// `archnet publish` show before anything is uploaded.
+pub struct KeyAudit {
+    /// The findings.
+    pub report: AuditReport,
+    /// The key's metadata (id, preset) the audit was run on.
+    pub key: KeyMetadata,
+    /// Thresholds exceeded, in words (empty: within them).
+    pub violations: Vec<String>,
+}
+
+/// Audits `key` on `data` with `config` (in a scratch folder of its own) and judges the
+/// findings against `thresholds`.
+pub fn audit_key(
+    key: &ArchNetKey,
+    meta: &KeyMetadata,
+    data: &ImageDataset,
+    config: &AuditConfig,
+    thresholds: &LeakageThresholds,
+    on_stage: &mut dyn FnMut(&str),
+) -> Result<KeyAudit> {
+    let scratch = tempfile::tempdir()
+        .map_err(|e| ModelError::Data(archnet_data::DataError::io(std::env::temp_dir(), e)))?;
+    let report = run_audit(
+        key,
+        &meta.architecture,
+        meta.privacy.as_ref(),
+        data,
+        config,
+        scratch.path(),
+        on_stage,
+    )?;
+    Ok(KeyAudit {
+        violations: report.violations(thresholds),
+        report,
+        key: meta.clone(),
+    })
+}
+
+/// The audit as printed: the key, the judge, the baselines, one line per attack, the guarantee.
+impl std::fmt::Display for KeyAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (report, meta) = (&self.report, &self.key);
+        writeln!(
+            f,
+            "leakage audit of key {} ({}): {} victim images, an attacker holding {} known (image, ciphertext) pairs, {:.0} s",
+            meta.key_id,
+            meta.architecture.preset,
+            report.victims.len(),
+            report.pairs,
+            report.seconds
+        )?;
+        match report.judge_accuracy {
+            Some(a) => writeln!(
+                f,
+                "  judge: a plain-image classifier trained on the other images recognises {:.1}% of the true victims",
+                100.0 * a
+            )?,
+            None => writeln!(
+                f,
+                "  judge: none (the data has no labels or too few images)"
+            )?,
+        }
+        writeln!(
+            f,
+            "  guessing the mean image gives {:.2} dB, SSIM {:.3}",
+            report.guess.psnr_db, report.guess.ssim
+        )?;
+        writeln!(f, "{}", report.victims.baseline_lines())?;
+        for a in &report.attacks {
+            writeln!(f, "{a}")?;
+        }
+        match &report.guarantee {
+            Some((g, bound)) => writeln!(
+                f,
+                "  guarantee: ({:.3}, {:e})-DP per image bounds re-identification among these {} victims by any attacker at {:.1}%",
+                g.epsilon,
+                g.delta,
+                report.victims.len(),
+                100.0 * bound
+            )?,
+            None => writeln!(
+                f,
+                "  guarantee: none (the key adds no calibrated noise); these measurements are all there is"
+            )?,
+        }
+        write!(
+            f,
+            "  not run here: look-alike keys and larger attacks (`archnet attack`), which can only \
+             recover more; see docs/threat-model.md"
+        )
     }
 }
 

@@ -75,23 +75,7 @@ pub fn decrypt_images(
     ciphers: &[f32],
     batch: usize,
 ) -> Vec<f32> {
-    let device = archnet_model::device();
-    let len: usize = cipher_shape.iter().product();
-    let [c, h, w] = cipher_shape;
-    let mut out = Vec::new();
-    for chunk in ciphers.chunks(batch.max(1) * len) {
-        let x = Tensor::<4>::from_data(
-            TensorData::new(chunk.to_vec(), [chunk.len() / len, c, h, w]),
-            &device,
-        );
-        out.extend(
-            key.decrypt(x)
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("D1 outputs f32"),
-        );
-    }
-    out
+    key.decrypt_values(cipher_shape, ciphers, batch)
 }
 
 /// Randomised encryption, the first hardening tried: fresh Gaussian noise of standard deviation
@@ -142,6 +126,64 @@ impl Victims {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Percent with one decimal, or `-`.
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+/// The lines every attack line is read against: the chance rates and the class-mean image.
+pub struct BaselineLines<'a>(&'a Victims);
+
+impl Victims {
+    /// The chance rates and the class-mean baseline, as two printed lines.
+    pub fn baseline_lines(&self) -> BaselineLines<'_> {
+        BaselineLines(self)
+    }
+}
+
+impl std::fmt::Display for BaselineLines<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let victims = self.0;
+        let b = &victims.baseline;
+        writeln!(
+            f,
+            "  chance: re-identification {} among all {} victims, {} within a class",
+            percent(Some(b.reidentification.chance)),
+            victims.len(),
+            percent(b.reidentification.chance_same_class)
+        )?;
+        write!(
+            f,
+            "  the {} image (free to anyone holding the labels): {:.2} dB, SSIM {:.3}, re-identifies {} (same class {}); gains below are over it",
+            if b.label_aware { "class-mean" } else { "mean" },
+            b.quality.psnr_db,
+            b.quality.ssim,
+            percent(Some(b.reidentification.all)),
+            percent(b.reidentification.same_class)
+        )
+    }
+}
+
+/// One attack's line: PSNR, SSIM, recognition (information only) and seconds, then what must
+/// stay hidden: re-identification, and the gain over the class-mean image.
+impl std::fmt::Display for AttackResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "  {:<44} {:>6.2} dB  SSIM {:.3}  recognised {:>6}  {:>6.1} s  re-identified {:>6} (same class {:>6}), over the class mean SSIM {:+.3} PSNR {:+.2} dB",
+            self.attack,
+            self.quality.psnr_db,
+            self.quality.ssim,
+            percent(self.recognised),
+            self.seconds,
+            percent(Some(self.reidentification.all)),
+            percent(self.reidentification.same_class),
+            self.gain.ssim,
+            self.gain.psnr_db,
+        )
     }
 }
 

@@ -257,6 +257,111 @@ impl AttackReport {
     }
 }
 
+impl std::fmt::Display for JudgeTraining {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "judge: a cnn trained {} epoch(s) on the {} non-victim plain images ({:.0} s)",
+            self.epochs, self.images, self.seconds
+        )
+    }
+}
+
+impl AttackReport {
+    /// The report on `target` as `archnet attack` prints it once every attack has run.
+    pub fn summary<'a>(&'a self, target: &'a Target) -> Summary<'a> {
+        Summary {
+            report: self,
+            target,
+        }
+    }
+}
+
+/// A report with its target, displayed as the closing summary of `archnet attack`.
+pub struct Summary<'a> {
+    report: &'a AttackReport,
+    target: &'a Target,
+}
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (r, t) = (self.report, self.target);
+        let chance = 100.0 / t.victims.len().max(1) as f64;
+        for n in &r.ridge_skipped {
+            writeln!(
+                f,
+                "ridge map, {n} pairs: skipped (its dual system is n × n)"
+            )?;
+        }
+        if let Some(link) = r.same_key {
+            writeln!(
+                f,
+                "linkability, same image encrypted twice with this key: {:.1}% matched (chance {chance:.1}%), true positives at 1% false positives {:.1}%",
+                100.0 * link.match_rate,
+                100.0 * link.tpr_at_1pct_fpr
+            )?;
+        }
+        if let Some(l) = &r.lookalike {
+            writeln!(
+                f,
+                "look-alike key {}: cycle error {:.3} as is, {:.3} after aligning channels ({:.0} s)",
+                l.key_id, l.cycle_error_as_is, l.cycle_error_aligned, l.fit_seconds
+            )?;
+            let (ka, kb, inverted) = l.link_channels;
+            writeln!(
+                f,
+                "linkability, same image under the attacked key and the look-alike key: {:.1}% matched by channel probes \
+                 (channels {ka} and {kb}{}, chosen without labels; {:.1}% true positives at 1% false positives), {:.1}% through the aligned decoder (chance {chance:.1}%)",
+                100.0 * l.link_by_probes,
+                if inverted { " inverted" } else { "" },
+                100.0 * l.link_tpr_at_1pct_fpr,
+                100.0 * l.link_by_decoder,
+            )?;
+        }
+        writeln!(f)?;
+        let noise = if t.noise > 0.0 {
+            format!(
+                ", randomised encryption (noise {} × the ciphertexts' std)",
+                t.noise
+            )
+        } else {
+            String::new()
+        };
+        writeln!(
+            f,
+            "{} attacks on key {} ({}){noise}, {} victim images:",
+            r.kind,
+            t.meta.key_id,
+            t.meta.architecture.preset,
+            t.victims.len()
+        )?;
+        if let Some(acc) = t.judge_accuracy {
+            writeln!(
+                f,
+                "  the judge recognises {:.1}% of the true victim images",
+                100.0 * acc
+            )?;
+        }
+        writeln!(
+            f,
+            "  guessing the mean image: {:.2} dB, SSIM {:.3}",
+            r.guess.psnr_db, r.guess.ssim
+        )?;
+        write!(f, "{}", t.victims.baseline_lines())?;
+        if let Some(rec) = &t.meta.reconstruction {
+            write!(
+                f,
+                "\n  the key's own decoder D1: {:.2} dB, SSIM {:.3}",
+                rec.quality.psnr_db, rec.quality.ssim
+            )?;
+        }
+        for a in &r.results {
+            write!(f, "\n{a}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Known plaintext: each method fitted on each N pairs, applied to the victims' ciphertexts.
 /// `on_result` sees each attack as it finishes.
 pub fn known_plaintext(

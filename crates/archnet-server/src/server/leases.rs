@@ -2,19 +2,32 @@
 //! hand in a model.
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 
 use super::auth::Caller;
 use super::{AppState, check_file_name};
-use crate::error::{ErrorBody, MarketError, Result};
-use crate::states::UploadState;
-use crate::types::{
+use crate::error::{Result, ServerError};
+use archnet_api::ErrorBody;
+use archnet_api::states::UploadState;
+use archnet_api::types::{
     DatasetListing, FileListing, HeartbeatResponse, LeaseGrant, LeaseRequest, Role, SubmissionInfo,
     SubmitRequest,
 };
+
+/// The lease routes (under `/api/v1`): the node's side of a task.
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/leases", post(lease))
+        .route("/leases/{id}/heartbeat", post(heartbeat))
+        .route("/leases/{id}/files", get(files))
+        .route("/leases/{id}/files/{name}/chunks/{index}", get(chunk))
+        .route("/leases/{id}/submission", post(submit).get(submission))
+}
 
 /// Leases the oldest queued task whose requirements the node meets; 204 when there is none.
 #[utoipa::path(post, path = "/api/v1/leases", security(("token" = [])), request_body = LeaseRequest,
@@ -105,15 +118,15 @@ pub async fn chunk(
         let validation = state.db.task_files(&lease.task_id, "validation").await?;
         if validation.iter().any(|f| f.name == name) {
             tracing::warn!(node = %node.name, lease = %id, file = %name, "a node asked for validation data");
-            return Err(MarketError::Forbidden(
+            return Err(ServerError::Forbidden(
                 "validation data is never served to nodes".into(),
             ));
         }
-        return Err(MarketError::NotFound(format!("file {name}")));
+        return Err(ServerError::NotFound(format!("file {name}")));
     };
     let upload = state.db.upload(&file.upload_id).await?;
     if index >= upload.chunk_count() {
-        return Err(MarketError::NotFound(format!("chunk {index} of {name}")));
+        return Err(ServerError::NotFound(format!("chunk {index} of {name}")));
     }
     state.store.get_chunk(&upload.id, index).await
 }
@@ -131,20 +144,12 @@ pub async fn submit(
     let node = caller.require(Role::Node)?;
     let upload = state.db.owned_upload(&req.upload_id, &node.id).await?;
     if upload.state != UploadState::Complete {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "upload {} is not complete",
             upload.id
         )));
     }
-    let submission = state
-        .db
-        .submit(
-            &id,
-            &node.id,
-            &upload.id,
-            (req.download_ms, req.train_ms, req.upload_ms),
-        )
-        .await?;
+    let submission = state.db.submit(&id, &node.id, &req).await?;
     tracing::info!(submission = %submission.id, lease = %id, node = %node.name, "model submitted");
     Ok((StatusCode::ACCEPTED, Json(submission.info())))
 }
@@ -160,12 +165,12 @@ pub async fn submission(
     let node = caller.require(Role::Node)?;
     let lease = state.db.lease(&id).await?;
     if lease.node != node.id {
-        return Err(MarketError::NotFound(format!("lease {id}")));
+        return Err(ServerError::NotFound(format!("lease {id}")));
     }
     let submission = state
         .db
         .lease_submission(&id)
         .await?
-        .ok_or_else(|| MarketError::NotFound(format!("no submission under lease {id}")))?;
+        .ok_or_else(|| ServerError::NotFound(format!("no submission under lease {id}")))?;
     Ok(Json(submission.info()))
 }

@@ -22,7 +22,7 @@ pub use ledger::{ESCROW_PREFIX, MINT, account_wallet, escrow_wallet};
 pub use tasks::{ClaimedSubmission, LeaseRow, NewTask, SubmissionRow, TaskRow, ValidationOutcome};
 pub use uploads::{ChunkRow, UploadRow};
 
-use crate::error::{MarketError, Result};
+use crate::error::{Result, ServerError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -59,7 +59,7 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
         } else {
-            return Err(MarketError::BadRequest(format!(
+            return Err(ServerError::BadRequest(format!(
                 "database URL `{url}`: expected sqlite://PATH or postgres://…"
             )));
         };
@@ -134,11 +134,11 @@ pub(crate) fn is_check_violation(e: &sqlx::Error) -> bool {
 /// plain identifiers.
 pub async fn fresh_postgres_database(server_url: &str, name: &str) -> Result<String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(MarketError::BadRequest(format!("database name `{name}`")));
+        return Err(ServerError::BadRequest(format!("database name `{name}`")));
     }
     sqlx::any::install_default_drivers();
     let mut url = url::Url::parse(server_url)
-        .map_err(|e| MarketError::BadRequest(format!("database URL: {e}")))?;
+        .map_err(|e| ServerError::BadRequest(format!("database URL: {e}")))?;
     let pool = AnyPoolOptions::new()
         .max_connections(1)
         .connect(url.as_str())
@@ -152,4 +152,38 @@ pub async fn fresh_postgres_database(server_url: &str, name: &str) -> Result<Str
     pool.close().await;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use archnet_api::states::{LeaseState, SubmissionState, TaskState, UploadState};
+
+    /// The words the migration's CHECK constraint allows for `table`'s state column.
+    fn check_list(table: &str) -> Vec<String> {
+        let sql = include_str!("../../migrations/0001_market.sql");
+        let start = sql
+            .find(&format!("CREATE TABLE {table} ("))
+            .unwrap_or_else(|| panic!("table {table} in the migration"));
+        let body = &sql[start..];
+        let check = body
+            .find("state TEXT NOT NULL CHECK (state IN (")
+            .unwrap_or_else(|| panic!("{table}.state has a CHECK list"));
+        let list = &body[check..];
+        let list = &list[list.find("IN (").unwrap() + 4..list.find("))").unwrap()];
+        list.split(',')
+            .map(|w| w.trim().trim_matches('\'').to_string())
+            .collect()
+    }
+
+    fn words(all: &[impl std::fmt::Display]) -> Vec<String> {
+        all.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn enums_match_the_migrations_check_lists() {
+        assert_eq!(words(UploadState::ALL), check_list("uploads"));
+        assert_eq!(words(TaskState::ALL), check_list("tasks"));
+        assert_eq!(words(LeaseState::ALL), check_list("leases"));
+        assert_eq!(words(SubmissionState::ALL), check_list("submissions"));
+    }
 }

@@ -1,17 +1,29 @@
 //! Accounts, balances, the ledger and the health check.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Caller;
 use crate::db::account_wallet;
-use crate::error::{ErrorBody, MarketError, Result};
-use crate::types::{
+use crate::error::{Result, ServerError};
+use archnet_api::ErrorBody;
+use archnet_api::types::{
     AccountInfo, Balance, CreateAccountRequest, CreatedAccount, Health, LedgerEntry, Role,
 };
+
+/// The account routes (under `/api/v1`): who am I, new accounts, balance, ledger.
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/accounts", post(create))
+        .route("/balance", get(balance))
+        .route("/ledger", get(ledger))
+}
 
 /// Liveness and the database engine; needs no token.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
@@ -77,7 +89,7 @@ pub async fn ledger(
         None => Some(own),
         Some(w) if w == own => Some(own),
         Some(_) if !caller.is_admin() => {
-            return Err(MarketError::Forbidden(
+            return Err(ServerError::Forbidden(
                 "only an admin reads other wallets".into(),
             ));
         }

@@ -2,10 +2,10 @@
 
 use super::ledger::{account_wallet, escrow_wallet, transfer};
 use super::{Db, is_unique_violation, new_id, now_ms};
-use crate::error::{MarketError, Result};
-use crate::types::{
+use crate::error::{Result, ServerError};
+use archnet_api::types::{
     Capabilities, FileRef, LeaseInfo, LeaseState, Requirements, SubmissionInfo, SubmissionState,
-    TaskState, ValidationReport,
+    SubmitRequest, TaskState, ValidationReport,
 };
 
 /// A task as stored.
@@ -53,12 +53,12 @@ impl TaskRow {
 
     pub fn sample_shape(&self) -> Result<[usize; 3]> {
         serde_json::from_str(&self.sample_shape)
-            .map_err(|e| MarketError::Internal(format!("task {}: sample_shape: {e}", self.id)))
+            .map_err(|e| ServerError::Internal(format!("task {}: sample_shape: {e}", self.id)))
     }
 
     pub fn class_names(&self) -> Result<Vec<String>> {
         serde_json::from_str(&self.class_names)
-            .map_err(|e| MarketError::Internal(format!("task {}: class_names: {e}", self.id)))
+            .map_err(|e| ServerError::Internal(format!("task {}: class_names: {e}", self.id)))
     }
 }
 
@@ -242,7 +242,7 @@ impl Db {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| MarketError::NotFound(format!("task {id}")))
+            .ok_or_else(|| ServerError::NotFound(format!("task {id}")))
     }
 
     /// Tasks of one publisher, or all tasks, newest first.
@@ -433,7 +433,7 @@ impl Db {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| MarketError::NotFound(format!("lease {id}")))
+            .ok_or_else(|| ServerError::NotFound(format!("lease {id}")))
     }
 
     pub async fn task_leases(&self, task_id: &str) -> Result<Vec<LeaseRow>> {
@@ -450,14 +450,14 @@ impl Db {
         let lease = self.lease(id).await?;
         if lease.node != node {
             // Someone else's lease is not revealed.
-            return Err(MarketError::NotFound(format!("lease {id}")));
+            return Err(ServerError::NotFound(format!("lease {id}")));
         }
         match lease.state {
             LeaseState::Active if lease.expires_ms >= now_ms() => Ok(lease),
-            LeaseState::Active | LeaseState::Expired => Err(MarketError::Conflict(format!(
+            LeaseState::Active | LeaseState::Expired => Err(ServerError::Conflict(format!(
                 "lease {id} expired; the task went back to the queue"
             ))),
-            _ => Err(MarketError::Conflict(format!(
+            _ => Err(ServerError::Conflict(format!(
                 "lease {id} ended with a submission"
             ))),
         }
@@ -480,24 +480,24 @@ impl Db {
         }
         // Say precisely why not.
         self.active_lease(id, node).await?;
-        Err(MarketError::Conflict(format!("lease {id} expired")))
+        Err(ServerError::Conflict(format!("lease {id} expired")))
     }
 
-    /// Records a model handed in under an active lease; the task waits for validation. One
+    /// Records a model handed in under an active lease (the completed upload and the node's
+    /// measured download, training and upload times); the task waits for validation. One
     /// submission per lease: a replay is a conflict.
     pub async fn submit(
         &self,
         lease_id: &str,
         node: &str,
-        upload_id: &str,
-        timing: (u64, u64, u64),
+        request: &SubmitRequest,
     ) -> Result<SubmissionRow> {
         let lease = self.lease(lease_id).await?;
         if lease.node != node {
-            return Err(MarketError::NotFound(format!("lease {lease_id}")));
+            return Err(ServerError::NotFound(format!("lease {lease_id}")));
         }
         if let Some(existing) = self.lease_submission(lease_id).await? {
-            return Err(MarketError::Conflict(format!(
+            return Err(ServerError::Conflict(format!(
                 "lease {lease_id} already handed in submission {} ({})",
                 existing.id, existing.state
             )));
@@ -517,7 +517,7 @@ impl Db {
         if ended.rows_affected() != 1 {
             tx.rollback().await?;
             self.active_lease(lease_id, node).await?;
-            return Err(MarketError::Conflict(format!(
+            return Err(ServerError::Conflict(format!(
                 "lease {lease_id} is not active"
             )));
         }
@@ -530,7 +530,7 @@ impl Db {
         .await?;
         if moved.rows_affected() != 1 {
             tx.rollback().await?;
-            return Err(MarketError::Conflict(format!(
+            return Err(ServerError::Conflict(format!(
                 "task {} is no longer held by lease {lease_id}",
                 lease.task_id
             )));
@@ -543,16 +543,16 @@ impl Db {
         .bind(&lease.task_id)
         .bind(lease_id)
         .bind(node)
-        .bind(upload_id)
+        .bind(&request.upload_id)
         .bind(now)
-        .bind(timing.0 as i64)
-        .bind(timing.1 as i64)
-        .bind(timing.2 as i64)
+        .bind(request.download_ms as i64)
+        .bind(request.train_ms as i64)
+        .bind(request.upload_ms as i64)
         .execute(&mut *tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
-                return Err(MarketError::Conflict(format!(
+                return Err(ServerError::Conflict(format!(
                     "lease {lease_id} already handed in a submission"
                 )));
             }
@@ -569,7 +569,7 @@ impl Db {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| MarketError::NotFound(format!("submission {id}")))
+        .ok_or_else(|| ServerError::NotFound(format!("submission {id}")))
     }
 
     pub async fn lease_submission(&self, lease_id: &str) -> Result<Option<SubmissionRow>> {
@@ -679,7 +679,7 @@ impl Db {
             .await?;
             if completed.rows_affected() != 1 {
                 tx.rollback().await?;
-                return Err(MarketError::Internal(format!(
+                return Err(ServerError::Internal(format!(
                     "task {} was not awaiting validation",
                     task.id
                 )));

@@ -1,8 +1,8 @@
 //! The time budget of the paper's §4.7: t0 = t1 + 4·t2 + t3 + t4, from what was measured.
 
 use crate::db::{LeaseRow, SubmissionRow, TaskRow};
-use crate::states::LeaseState;
-use crate::types::Timing;
+use archnet_api::states::LeaseState;
+use archnet_api::types::Timing;
 
 /// Assembles a task's [`Timing`] from its row, its accepted submission and its leases.
 pub fn task_timing(
@@ -52,33 +52,4 @@ pub fn task_timing(
         t0_ms: t0,
         end_to_end_ms,
     }
-}
-
-/// Milliseconds as seconds with one decimal, `-` when unmeasured.
-pub fn seconds(ms: Option<f64>) -> String {
-    ms.map(|v| format!("{:.1} s", v / 1000.0))
-        .unwrap_or_else(|| "-".into())
-}
-
-/// The breakdown as printed by `archnet status` and the quickstart.
-pub fn describe(t: &Timing) -> String {
-    let ms = |v: Option<i64>| v.map(|x| x as f64);
-    let rows: [(&str, Option<f64>); 12] = [
-        ("t1  key training + encryption (publisher)", ms(t.t1_ms)),
-        ("t2  publisher → server", ms(t.publisher_to_server_ms)),
-        ("    server → node", ms(t.server_to_node_ms)),
-        ("    node → server", ms(t.node_to_server_ms)),
-        ("    server → publisher", ms(t.server_to_publisher_ms)),
-        ("    equivalent delay t2 (mean of legs)", t.t2_ms),
-        ("t3  training on the node", ms(t.t3_ms)),
-        ("t4  waiting in the server's queue", ms(Some(t.t4_ms))),
-        ("    validation (outside the formula)", ms(t.validation_ms)),
-        ("    lost to leases without a model", ms(Some(t.lost_ms))),
-        ("t0 = t1 + 4·t2 + t3 + t4", t.t0_ms),
-        ("measured end to end", ms(t.end_to_end_ms)),
-    ];
-    rows.iter()
-        .map(|(label, value)| format!("  {label:<42}{:>10}", seconds(*value)))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

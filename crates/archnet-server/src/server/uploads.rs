@@ -1,19 +1,35 @@
 //! Resumable, checksummed chunked uploads (dataset files from publishers, ONNX from nodes).
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
 use sha2::{Digest, Sha256};
 
 use super::auth::Caller;
 use super::{AppState, check_file_name};
-use crate::error::{ErrorBody, MarketError, Result};
-use crate::states::UploadState;
-use crate::types::{CreateUploadRequest, Role, UploadStatus};
+use crate::error::{Result, ServerError};
+use archnet_api::ErrorBody;
+use archnet_api::states::UploadState;
+use archnet_api::types::{CreateUploadRequest, Role, UploadStatus};
 
 /// Header carrying a chunk's sha256 (lowercase hex).
-pub const CHUNK_SHA256_HEADER: &str = "x-archnet-sha256";
+pub use archnet_api::CHUNK_SHA256_HEADER;
+
+/// The upload routes (under `/api/v1`); a chunk's body may be up to `chunk_limit` bytes.
+pub(super) fn router(chunk_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/uploads", post(create))
+        .route("/uploads/{id}", get(status))
+        .route(
+            "/uploads/{id}/chunks/{index}",
+            put(put_chunk).layer(DefaultBodyLimit::max(chunk_limit)),
+        )
+        .route("/uploads/{id}/complete", post(complete))
+}
 
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -32,22 +48,22 @@ pub async fn create(
     let limit = match caller.0.role {
         Role::Publisher => state.config.max_file_bytes,
         Role::Node => state.config.max_model_bytes,
-        Role::Admin => return Err(MarketError::Forbidden("admins do not upload".into())),
+        Role::Admin => return Err(ServerError::Forbidden("admins do not upload".into())),
     };
     if req.size > limit {
-        return Err(MarketError::TooLarge(format!(
+        return Err(ServerError::TooLarge(format!(
             "{} is {} bytes; a {} may upload at most {limit}",
             req.name, req.size, caller.0.role
         )));
     }
     if !is_sha256_hex(&req.sha256) {
-        return Err(MarketError::BadRequest(
+        return Err(ServerError::BadRequest(
             "sha256 must be 64 lowercase hex digits".into(),
         ));
     }
     let chunk = req.chunk_size.unwrap_or(state.config.chunk_bytes);
     if chunk == 0 || chunk > state.config.max_chunk_bytes {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "chunk_size must be between 1 and {}",
             state.config.max_chunk_bytes
         )));
@@ -88,17 +104,17 @@ pub async fn put_chunk(
 ) -> Result<StatusCode> {
     let upload = state.db.owned_upload(&id, &caller.0.id).await?;
     if upload.state != UploadState::Open {
-        return Err(MarketError::Conflict(format!("upload {id} is complete")));
+        return Err(ServerError::Conflict(format!("upload {id} is complete")));
     }
     if index >= upload.chunk_count() {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "chunk {index} of upload {id}: it has {} chunks",
             upload.chunk_count()
         )));
     }
     let expected_len = upload.chunk_len(index);
     if body.len() as u64 != expected_len {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "chunk {index} of upload {id} is {} bytes, expected {expected_len}",
             body.len()
         )));
@@ -106,10 +122,10 @@ pub async fn put_chunk(
     let claimed = headers
         .get(CHUNK_SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| MarketError::BadRequest(format!("no {CHUNK_SHA256_HEADER} header")))?;
+        .ok_or_else(|| ServerError::BadRequest(format!("no {CHUNK_SHA256_HEADER} header")))?;
     let actual = hex::encode(Sha256::digest(&body));
     if actual != claimed {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "chunk {index} of upload {id} is corrupted: its sha256 is {actual}, the header says {claimed}; send it again"
         )));
     }
@@ -138,7 +154,7 @@ pub async fn complete(
         .filter(|i| !chunks.iter().any(|c| c.idx as u64 == *i))
         .collect();
     if !missing.is_empty() {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "upload {id} lacks {} chunk(s), first {:?}",
             missing.len(),
             &missing[..missing.len().min(8)]
@@ -150,7 +166,7 @@ pub async fn complete(
     }
     let whole = hex::encode(hasher.finalize());
     if whole != upload.sha256 {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "upload {id}: the file's sha256 is {whole}, announced {}; start a new upload",
             upload.sha256
         )));

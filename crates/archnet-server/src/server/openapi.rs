@@ -1,5 +1,5 @@
 //! The OpenAPI document, generated from the handlers' annotations and the types in
-//! [`crate::types`]. Served at `/openapi.json`; committed as `docs/openapi.json` (a test keeps
+//! [`archnet_api::types`]. Served at `/openapi.json`; committed as `docs/openapi.json` (a test keeps
 //! the two equal).
 
 use axum::Json;
@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{accounts, leases, tasks, uploads};
-use crate::error::ErrorBody;
-use crate::types::*;
+use archnet_api::ErrorBody;
+use archnet_api::types::*;
 
 #[derive(OpenApi)]
 #[openapi(

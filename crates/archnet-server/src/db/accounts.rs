@@ -4,8 +4,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::{Db, is_unique_violation, ledger, new_id, now_ms};
-use crate::error::{MarketError, Result};
-use crate::types::{AccountInfo, CreatedAccount, Role};
+use crate::error::{Result, ServerError};
+use archnet_api::types::{AccountInfo, CreatedAccount, Role};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(MarketError::BadRequest(format!(
+        Err(ServerError::BadRequest(format!(
             "account name `{name}`: use 1-64 letters, digits, `-`, `_` or `.`"
         )))
     }
@@ -46,7 +46,7 @@ impl Db {
     ) -> Result<CreatedAccount> {
         check_name(name)?;
         if credit < 0 {
-            return Err(MarketError::BadRequest(
+            return Err(ServerError::BadRequest(
                 "credit must not be negative".into(),
             ));
         }
@@ -67,7 +67,7 @@ impl Db {
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
-                return Err(MarketError::Conflict(format!(
+                return Err(ServerError::Conflict(format!(
                     "an account named `{name}` exists"
                 )));
             }
@@ -109,7 +109,7 @@ impl Db {
             Ok(Account {
                 id,
                 name,
-                role: role.parse().map_err(MarketError::Internal)?,
+                role: role.parse().map_err(ServerError::Internal)?,
             })
         })
         .transpose()
@@ -122,12 +122,12 @@ impl Db {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let (id, name, role) = row.ok_or_else(|| MarketError::NotFound(format!("account {id}")))?;
+        let (id, name, role) = row.ok_or_else(|| ServerError::NotFound(format!("account {id}")))?;
         let balance = self.balance(&ledger::account_wallet(&id)).await?;
         Ok(AccountInfo {
             id,
             name,
-            role: role.parse().map_err(MarketError::Internal)?,
+            role: role.parse().map_err(ServerError::Internal)?,
             balance,
         })
     }

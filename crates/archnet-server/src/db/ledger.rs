@@ -3,8 +3,8 @@
 use sqlx::{Any, Transaction};
 
 use super::{Db, is_check_violation, is_unique_violation, now_ms};
-use crate::error::{MarketError, Result};
-use crate::types::LedgerEntry;
+use crate::error::{Result, ServerError};
+use archnet_api::types::LedgerEntry;
 
 /// The wallet deposits come from; the only one allowed below zero.
 pub const MINT: &str = "mint";
@@ -30,8 +30,8 @@ pub(crate) async fn open_wallet(tx: &mut Transaction<'_, Any>, wallet: &str) -> 
 }
 
 /// Moves `amount` from `from` to `to` as transaction `tx_id`, inside the caller's SQL
-/// transaction. A `tx_id` already used is a [`MarketError::Conflict`] (the payment happened
-/// before); a balance that would go below zero is [`MarketError::PaymentRequired`].
+/// transaction. A `tx_id` already used is a [`ServerError::Conflict`] (the payment happened
+/// before); a balance that would go below zero is [`ServerError::PaymentRequired`].
 pub(crate) async fn transfer(
     tx: &mut Transaction<'_, Any>,
     tx_id: &str,
@@ -41,7 +41,7 @@ pub(crate) async fn transfer(
     memo: &str,
 ) -> Result<()> {
     if amount <= 0 {
-        return Err(MarketError::BadRequest(format!(
+        return Err(ServerError::BadRequest(format!(
             "transfer of {amount}: amounts are positive"
         )));
     }
@@ -60,7 +60,7 @@ pub(crate) async fn transfer(
     .await;
     match recorded {
         Err(e) if is_unique_violation(&e) => {
-            return Err(MarketError::Conflict(format!(
+            return Err(ServerError::Conflict(format!(
                 "transaction {tx_id} was already made"
             )));
         }
@@ -73,12 +73,12 @@ pub(crate) async fn transfer(
         .await;
     match debited {
         Err(e) if is_check_violation(&e) => {
-            return Err(MarketError::PaymentRequired(format!(
+            return Err(ServerError::PaymentRequired(format!(
                 "{from} holds less than {amount} credits"
             )));
         }
         Ok(r) if r.rows_affected() != 1 => {
-            return Err(MarketError::Internal(format!("no wallet {from}")));
+            return Err(ServerError::Internal(format!("no wallet {from}")));
         }
         other => {
             other?;

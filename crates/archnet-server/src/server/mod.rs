@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -24,7 +24,7 @@ pub use config::ServerConfig;
 pub use uploads::CHUNK_SHA256_HEADER;
 
 use crate::db::Db;
-use crate::error::{MarketError, Result};
+use crate::error::{Result, ServerError};
 use crate::store::BlobStore;
 
 /// Body limit of every JSON endpoint.
@@ -44,7 +44,7 @@ impl AppState {
     pub async fn open(config: ServerConfig) -> Result<AppState> {
         config.check()?;
         std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| MarketError::io(&config.data_dir, e))?;
+            .map_err(|e| ServerError::io(&config.data_dir, e))?;
         let db = Db::connect(&config.database_url()).await?;
         let store = BlobStore::open(config.store.as_deref(), &config.data_dir)?;
         Ok(AppState {
@@ -60,32 +60,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let chunk_limit = state.config.max_chunk_bytes as usize + 1024;
     let api = Router::new()
-        .route("/me", get(accounts::me))
-        .route("/accounts", post(accounts::create))
-        .route("/balance", get(accounts::balance))
-        .route("/ledger", get(accounts::ledger))
-        .route("/uploads", post(uploads::create))
-        .route("/uploads/{id}", get(uploads::status))
-        .route(
-            "/uploads/{id}/chunks/{index}",
-            put(uploads::put_chunk).layer(DefaultBodyLimit::max(chunk_limit)),
-        )
-        .route("/uploads/{id}/complete", post(uploads::complete))
-        .route("/tasks", post(tasks::create).get(tasks::list))
-        .route("/tasks/{id}", get(tasks::show))
-        .route("/tasks/{id}/model", get(tasks::model))
-        .route("/tasks/{id}/delivery", post(tasks::delivery))
-        .route("/leases", post(leases::lease))
-        .route("/leases/{id}/heartbeat", post(leases::heartbeat))
-        .route("/leases/{id}/files", get(leases::files))
-        .route(
-            "/leases/{id}/files/{name}/chunks/{index}",
-            get(leases::chunk),
-        )
-        .route(
-            "/leases/{id}/submission",
-            post(leases::submit).get(leases::submission),
-        );
+        .merge(accounts::router())
+        .merge(uploads::router(chunk_limit))
+        .merge(tasks::router())
+        .merge(leases::router());
     Router::new()
         .route("/healthz", get(accounts::healthz))
         .route("/openapi.json", get(openapi::serve))
@@ -115,13 +93,52 @@ pub async fn serve(
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| MarketError::Internal(format!("server: {e}")));
+        .map_err(|e| ServerError::Internal(format!("server: {e}")));
     let _ = stop_tx.send(true);
     let _ = reaper.await;
     for v in validators {
         let _ = v.await;
     }
     served
+}
+
+/// `archnet serve`: opens `config`'s state, listens on `config.listen`, tells `on_listening`
+/// the bound address (and the state, to log what it serves from), and serves until Ctrl-C or
+/// SIGTERM; then it finishes the requests in flight and stops.
+pub async fn run(
+    config: ServerConfig,
+    on_listening: impl FnOnce(std::net::SocketAddr, &AppState),
+) -> Result<()> {
+    let listen = config.listen;
+    let state = AppState::open(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| ServerError::io(listen.to_string(), e))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| ServerError::io(listen.to_string(), e))?;
+    on_listening(address, &state);
+    serve(state, listener, shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// A server running inside this process on a free loopback port: what the tests, the load test
@@ -138,10 +155,10 @@ impl LocalServer {
     pub async fn start(state: AppState) -> Result<LocalServer> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| MarketError::Internal(format!("binding a loopback port: {e}")))?;
+            .map_err(|e| ServerError::io("127.0.0.1:0", e))?;
         let address = listener
             .local_addr()
-            .map_err(|e| MarketError::Internal(e.to_string()))?;
+            .map_err(|e| ServerError::io("127.0.0.1:0", e))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         // A dropped sender ends the wait as a sent one does.
         let handle = tokio::spawn(serve(state, listener, async {
@@ -159,7 +176,7 @@ impl LocalServer {
         let _ = self.stop.send(());
         self.handle
             .await
-            .map_err(|e| MarketError::Internal(format!("server task: {e}")))?
+            .map_err(|e| ServerError::Internal(format!("server task: {e}")))?
     }
 }
 
@@ -180,20 +197,7 @@ async fn reaper_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<boo
     }
 }
 
-/// Accepts plain file names only: letters, digits, `.`, `_`, `-`, not starting with `.`, at most
-/// 128 characters. Names reach the file system of nodes and of the validator.
+/// [`archnet_api::check_file_name`], as a bad request.
 pub(crate) fn check_file_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(MarketError::BadRequest(format!(
-            "file name `{name}` is not a plain name (letters, digits, `.`, `_`, `-`)"
-        )))
-    }
+    archnet_api::check_file_name(name).map_err(ServerError::BadRequest)
 }

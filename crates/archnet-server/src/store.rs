@@ -13,7 +13,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 
-use crate::error::{MarketError, Result};
+use crate::error::{Result, ServerError};
 
 /// The marketplace's blob store.
 #[derive(Clone)]
@@ -31,7 +31,7 @@ impl BlobStore {
             None => Self::local(&data_dir.join("blobs")),
             Some(u) if u.starts_with("s3://") => {
                 let parsed = url::Url::parse(u)
-                    .map_err(|e| MarketError::BadRequest(format!("store URL `{u}`: {e}")))?;
+                    .map_err(|e| ServerError::Config(format!("store URL `{u}`: {e}")))?;
                 let store = AmazonS3Builder::from_env().with_url(u).build()?;
                 Ok(BlobStore {
                     inner: Arc::new(store),
@@ -40,14 +40,14 @@ impl BlobStore {
                 })
             }
             Some(u) if u.starts_with("file://") => Self::local(Path::new(&u["file://".len()..])),
-            Some(u) => Err(MarketError::BadRequest(format!(
+            Some(u) => Err(ServerError::Config(format!(
                 "store URL `{u}`: expected s3://bucket/prefix or file:///path"
             ))),
         }
     }
 
     fn local(dir: &Path) -> Result<BlobStore> {
-        std::fs::create_dir_all(dir).map_err(|e| MarketError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| ServerError::io(dir, e))?;
         Ok(BlobStore {
             inner: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
             prefix: StorePath::default(),

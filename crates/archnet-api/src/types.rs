@@ -19,6 +19,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// The word stored and sent for this role.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Publisher => "publisher",
@@ -49,8 +50,11 @@ impl std::str::FromStr for Role {
 /// An account, without its token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AccountInfo {
+    /// The account id.
     pub id: String,
+    /// The account name (unique).
     pub name: String,
+    /// What the account may do.
     pub role: Role,
     /// Credits in the account's wallet.
     pub balance: i64,
@@ -59,7 +63,9 @@ pub struct AccountInfo {
 /// `POST /api/v1/accounts` (admin).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateAccountRequest {
+    /// The account name (unique).
     pub name: String,
+    /// What the account may do.
     pub role: Role,
     /// Credits deposited into the new account (from the `mint` wallet).
     #[serde(default)]
@@ -69,7 +75,9 @@ pub struct CreateAccountRequest {
 /// The new account and its API token, which is shown this once and stored only as a hash.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedAccount {
+    /// The account.
     pub account: AccountInfo,
+    /// Its API token (shown this once).
     pub token: String,
 }
 
@@ -90,15 +98,21 @@ pub struct CreateUploadRequest {
 /// An upload and the chunks the server already holds, so an interrupted upload resumes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UploadStatus {
+    /// The upload id.
     pub id: String,
+    /// The file name.
     pub name: String,
+    /// Size of the whole file in bytes.
     pub size: u64,
+    /// sha256 of the whole file, lowercase hex.
     pub sha256: String,
+    /// Bytes per chunk (every chunk but the last).
     pub chunk_size: u64,
     /// Number of chunks the file is cut into.
     pub chunks: u64,
     /// Indices of the chunks received and verified.
     pub received: Vec<u64>,
+    /// Whether every chunk arrived and the file checked out.
     pub state: UploadState,
 }
 
@@ -106,8 +120,10 @@ pub struct UploadStatus {
 /// requirements").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct Requirements {
+    /// Cores the node must offer at least.
     #[serde(default)]
     pub min_cores: u32,
+    /// Memory (MiB) the node must offer at least.
     #[serde(default)]
     pub min_memory_mb: u64,
     /// A training backend the node must have (`flex`, `cuda`, …); any when absent.
@@ -118,10 +134,23 @@ pub struct Requirements {
 /// What a node offers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Capabilities {
+    /// CPU cores offered.
     pub cores: u32,
+    /// Memory offered, MiB.
     pub memory_mb: u64,
     /// Training backends the node can run.
     pub backends: Vec<String>,
+}
+
+/// `N cores, N MiB, backends [..]`.
+impl std::fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} cores, {} MiB, backends {:?}",
+            self.cores, self.memory_mb, self.backends
+        )
+    }
 }
 
 impl Capabilities {
@@ -139,13 +168,16 @@ impl Capabilities {
 /// A file of a task's dataset: its name in the dataset folder and the completed upload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileRef {
+    /// The file name in the dataset folder.
     pub name: String,
+    /// The completed upload holding it.
     pub upload_id: String,
 }
 
 /// `POST /api/v1/tasks` (publisher): open a task over uploaded files.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTaskRequest {
+    /// The task name.
     pub name: String,
     /// Credits paid to the node whose model reaches `min_accuracy`; held in escrow until then.
     pub fee: i64,
@@ -157,6 +189,7 @@ pub struct CreateTaskRequest {
     /// Seconds from now after which an unleased task fails and the fee is refunded.
     #[serde(default)]
     pub deadline_s: Option<u64>,
+    /// What a node must offer to lease the task.
     #[serde(default)]
     pub requirements: Requirements,
     /// The training split: `manifest.json` (naming only the `train` split) and its shards.
@@ -172,30 +205,42 @@ pub struct CreateTaskRequest {
 /// A lease as the task's owner sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeaseInfo {
+    /// The lease id.
     pub id: String,
     /// The node's account id.
     pub node: String,
     /// The node's account name.
     pub node_name: String,
+    /// Active, expired or submitted.
     pub state: LeaseState,
+    /// When the lease was granted (ms since the epoch).
     pub created_ms: i64,
+    /// When it ends unless renewed.
     pub expires_ms: i64,
+    /// When it ended, once it has.
     pub ended_ms: Option<i64>,
 }
 
 /// A submitted model and what validation made of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SubmissionInfo {
+    /// The submission id.
     pub id: String,
+    /// The task.
     pub task_id: String,
+    /// The lease it was handed in under.
     pub lease_id: String,
+    /// The node's account id.
     pub node: String,
+    /// Pending, validating, accepted or rejected.
     pub state: SubmissionState,
     /// Validation accuracy (0–1), when the model ran.
     pub accuracy: Option<f64>,
     /// The validation report (accuracy, confusion matrix, speed) or why the model was refused.
     pub report: Option<ValidationReport>,
+    /// When it was handed in (ms since the epoch).
     pub created_ms: i64,
+    /// When validation decided it.
     pub validated_ms: Option<i64>,
 }
 
@@ -236,6 +281,7 @@ pub struct ValidationRun {
     pub confusion: Vec<Vec<usize>>,
     /// Wall seconds of the run, loading included.
     pub seconds: f64,
+    /// Validation samples run per second.
     pub samples_per_second: f64,
 }
 
@@ -246,8 +292,11 @@ pub struct Timing {
     pub t1_ms: Option<i64>,
     /// Transfer legs: publisher → server, server → node, node → server, server → publisher.
     pub publisher_to_server_ms: Option<i64>,
+    /// The server → node leg.
     pub server_to_node_ms: Option<i64>,
+    /// The node → server leg.
     pub node_to_server_ms: Option<i64>,
+    /// The server → publisher leg.
     pub server_to_publisher_ms: Option<i64>,
     /// The paper's equivalent delay: the mean of the measured legs.
     pub t2_ms: Option<f64>,
@@ -266,36 +315,94 @@ pub struct Timing {
     pub end_to_end_ms: Option<i64>,
 }
 
+/// Milliseconds as seconds with one decimal, `-` when unmeasured.
+fn seconds(ms: Option<f64>) -> String {
+    ms.map(|v| format!("{:.1} s", v / 1000.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The breakdown as `archnet status` and the quickstart print it, one leg per line.
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self;
+        let ms = |v: Option<i64>| v.map(|x| x as f64);
+        let rows: [(&str, Option<f64>); 12] = [
+            ("t1  key training + encryption (publisher)", ms(t.t1_ms)),
+            ("t2  publisher → server", ms(t.publisher_to_server_ms)),
+            ("    server → node", ms(t.server_to_node_ms)),
+            ("    node → server", ms(t.node_to_server_ms)),
+            ("    server → publisher", ms(t.server_to_publisher_ms)),
+            ("    equivalent delay t2 (mean of legs)", t.t2_ms),
+            ("t3  training on the node", ms(t.t3_ms)),
+            ("t4  waiting in the server's queue", ms(Some(t.t4_ms))),
+            ("    validation (outside the formula)", ms(t.validation_ms)),
+            ("    lost to leases without a model", ms(Some(t.lost_ms))),
+            ("t0 = t1 + 4·t2 + t3 + t4", t.t0_ms),
+            ("measured end to end", ms(t.end_to_end_ms)),
+        ];
+        for (i, (label, value)) in rows.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  {label:<42}{:>10}", seconds(*value))?;
+        }
+        Ok(())
+    }
+}
+
 /// `GET /api/v1/tasks/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInfo {
+    /// The task id.
     pub id: String,
+    /// The task name.
     pub name: String,
+    /// The publisher's account id.
     pub publisher: String,
+    /// Where the task is in its life.
     pub state: TaskState,
+    /// Credits paid to the node whose model is accepted.
     pub fee: i64,
+    /// Validation accuracy (0–1) a model must reach.
     pub min_accuracy: f64,
+    /// Submissions rejected so far.
     pub attempts: u32,
+    /// Rejected submissions allowed before the task fails.
     pub max_attempts: u32,
+    /// What a node must offer to lease the task.
     pub requirements: Requirements,
+    /// The id of the key that encrypted the dataset.
     pub key_id: String,
+    /// `[C, H, W]` of one ciphertext.
     pub sample_shape: [usize; 3],
+    /// Class names, in label order.
     pub class_names: Vec<String>,
+    /// Samples in the training split (what nodes receive).
     pub train_samples: u64,
+    /// Samples in the validation split (kept on the server).
     pub validation_samples: u64,
+    /// When the task opened (ms since the epoch).
     pub created_ms: i64,
+    /// When a model was accepted or the task failed.
     pub completed_ms: Option<i64>,
+    /// When the publisher fetched the model.
     pub delivered_ms: Option<i64>,
+    /// Why the task failed, if it did.
     pub failure: Option<String>,
+    /// The accepted submission's id.
     pub accepted_submission: Option<String>,
+    /// Every lease, oldest first.
     pub leases: Vec<LeaseInfo>,
+    /// Every submission, oldest first.
     pub submissions: Vec<SubmissionInfo>,
+    /// The time budget of §4.7 as measured so far.
     pub timing: Timing,
 }
 
 /// `POST /api/v1/leases` (node).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LeaseRequest {
+    /// What the node offers.
     pub capabilities: Capabilities,
 }
 
@@ -303,14 +410,23 @@ pub struct LeaseRequest {
 /// split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LeaseGrant {
+    /// The lease id.
     pub lease_id: String,
+    /// The task.
     pub task_id: String,
+    /// Its name.
     pub task_name: String,
+    /// Credits paid if the model is accepted.
     pub fee: i64,
+    /// Validation accuracy (0–1) the model must reach.
     pub min_accuracy: f64,
+    /// The id of the key that encrypted the samples (not the key).
     pub key_id: String,
+    /// `[C, H, W]` of one ciphertext.
     pub sample_shape: [usize; 3],
+    /// Class names, in label order.
     pub class_names: Vec<String>,
+    /// Samples in the training split.
     pub train_samples: u64,
     /// The lease ends at this time unless renewed by a heartbeat.
     pub expires_ms: i64,
@@ -321,29 +437,38 @@ pub struct LeaseGrant {
 /// `POST /api/v1/leases/{id}/heartbeat`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HeartbeatResponse {
+    /// The lease's new end.
     pub expires_ms: i64,
 }
 
 /// One chunk of a stored file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChunkInfo {
+    /// Its place in the file, from 0.
     pub index: u64,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its sha256, lowercase hex.
     pub sha256: String,
 }
 
 /// One file of the training split, as stored chunks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileListing {
+    /// The file name.
     pub name: String,
+    /// Size of the whole file in bytes.
     pub size: u64,
+    /// sha256 of the whole file, lowercase hex.
     pub sha256: String,
+    /// Its chunks, in order.
     pub chunks: Vec<ChunkInfo>,
 }
 
 /// `GET /api/v1/leases/{id}/files`: the training split of the leased task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DatasetListing {
+    /// The split's manifest and shards.
     pub files: Vec<FileListing>,
 }
 
@@ -363,32 +488,148 @@ pub struct SubmitRequest {
 /// `POST /api/v1/tasks/{id}/delivery` (publisher): the server → publisher leg.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryReport {
+    /// The model's download, as the publisher measured it.
     pub download_ms: u64,
 }
 
 /// `GET /api/v1/balance`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Balance {
+    /// The wallet id.
     pub wallet: String,
+    /// Credits in it.
     pub balance: i64,
 }
 
 /// One entry of the double-entry ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LedgerEntry {
+    /// The transaction (its entries sum to zero).
     pub tx_id: String,
+    /// The wallet credited or debited.
     pub wallet: String,
     /// Positive: credited to `wallet`; negative: debited.
     pub amount: i64,
+    /// What the transaction was for.
     pub memo: String,
+    /// When it was recorded (ms since the epoch).
     pub created_ms: i64,
 }
 
 /// `GET /healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Health {
+    /// `ok` while the server answers.
     pub status: String,
+    /// The server's version.
     pub version: String,
     /// `sqlite` or `postgres`.
     pub database: String,
+}
+
+/// A task with its leases, submissions and t0 breakdown, as `archnet status` prints it.
+impl std::fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self;
+        writeln!(f, "task {} `{}`: {}", t.id, t.name, t.state)?;
+        writeln!(
+            f,
+            "  fee {} credits, bar {:.2}%, attempts {}/{}, key {}, {} train / {} validation samples of {:?}",
+            t.fee,
+            100.0 * t.min_accuracy,
+            t.attempts,
+            t.max_attempts,
+            t.key_id,
+            t.train_samples,
+            t.validation_samples,
+            t.sample_shape
+        )?;
+        if let Some(failure) = &t.failure {
+            writeln!(f, "  failed: {failure}")?;
+        }
+        for l in &t.leases {
+            let end = l.ended_ms.unwrap_or(l.expires_ms);
+            writeln!(
+                f,
+                "  lease {} to node {}: {} ({:.1} s)",
+                l.id,
+                l.node_name,
+                l.state,
+                (end - l.created_ms) as f64 / 1000.0
+            )?;
+        }
+        for s in &t.submissions {
+            let detail = match (&s.accuracy, &s.report) {
+                (Some(a), _) => format!("validation accuracy {:.2}%", 100.0 * a),
+                (None, Some(ValidationReport::Refused { refused })) => {
+                    format!("refused: {refused}")
+                }
+                (None, Some(ValidationReport::Ran(_))) => "ran, without an accuracy".into(),
+                _ => "waiting for validation".into(),
+            };
+            let node = t
+                .leases
+                .iter()
+                .find(|l| l.id == s.lease_id)
+                .map_or(s.node.as_str(), |l| l.node_name.as_str());
+            writeln!(
+                f,
+                "  submission {} from {node}: {} ({detail})",
+                s.id, s.state
+            )?;
+        }
+        writeln!(f, "time budget (§4.7):")?;
+        write!(f, "{}", t.timing)
+    }
+}
+
+impl TaskInfo {
+    /// The accepted submission, once there is one.
+    pub fn accepted(&self) -> Option<&SubmissionInfo> {
+        self.submissions
+            .iter()
+            .find(|s| s.state == SubmissionState::Accepted)
+    }
+}
+
+/// Tasks as the one-line-each table of `archnet tasks`.
+pub struct TaskTable<'a>(pub &'a [TaskInfo]);
+
+impl std::fmt::Display for TaskTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<22} {:<11} {:>6} {:>7} {:>9}  name",
+            "task", "state", "fee", "bar", "accuracy"
+        )?;
+        for t in self.0 {
+            let accuracy = t
+                .accepted()
+                .and_then(|s| s.accuracy)
+                .map(|a| format!("{:.2}%", 100.0 * a))
+                .unwrap_or_else(|| "-".into());
+            write!(
+                f,
+                "\n{:<22} {:<11} {:>6} {:>6.1}% {:>9}  {}",
+                t.id,
+                t.state,
+                t.fee,
+                100.0 * t.min_accuracy,
+                accuracy,
+                t.name
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// One ledger line: transaction, wallet, signed amount, memo.
+impl std::fmt::Display for LedgerEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<28} {:<32} {:>+8}  {}",
+            self.tx_id, self.wallet, self.amount, self.memo
+        )
+    }
 }

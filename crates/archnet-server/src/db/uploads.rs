@@ -1,8 +1,8 @@
 //! Uploads and their chunks.
 
 use super::{Db, is_unique_violation, new_id, now_ms};
-use crate::error::{MarketError, Result};
-use crate::types::{ChunkInfo, UploadState, UploadStatus};
+use crate::error::{Result, ServerError};
+use archnet_api::types::{ChunkInfo, UploadState, UploadStatus};
 
 /// An upload as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -86,7 +86,7 @@ impl Db {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| MarketError::NotFound(format!("upload {id}")))
+        .ok_or_else(|| ServerError::NotFound(format!("upload {id}")))
     }
 
     /// The upload `id` if `owner` made it; another account's upload is "not found" (its
@@ -94,7 +94,7 @@ impl Db {
     pub async fn owned_upload(&self, id: &str, owner: &str) -> Result<UploadRow> {
         let upload = self.upload(id).await?;
         if upload.owner != owner {
-            return Err(MarketError::NotFound(format!("upload {id}")));
+            return Err(ServerError::NotFound(format!("upload {id}")));
         }
         Ok(upload)
     }
@@ -156,7 +156,7 @@ impl Db {
                 .fetch_one(&self.pool)
                 .await?;
                 if existing != sha256 {
-                    return Err(MarketError::Conflict(format!(
+                    return Err(ServerError::Conflict(format!(
                         "chunk {index} of upload {upload_id} was already received with other content"
                     )));
                 }

@@ -1,5 +1,7 @@
 //! Tasks: publishing, status, and delivery of the accepted model to its publisher.
 
+use axum::Router;
+use axum::routing::{get, post};
 use std::collections::BTreeMap;
 
 use archnet_data::encrypted::{MANIFEST_FILE, Manifest};
@@ -13,10 +15,20 @@ use futures::StreamExt;
 use super::AppState;
 use super::auth::Caller;
 use crate::db::{Account, Db, NewTask, TaskRow, UploadRow, now_ms};
-use crate::error::{ErrorBody, MarketError, Result};
-use crate::states::{SubmissionState, TaskState, UploadState};
+use crate::error::{Result, ServerError};
 use crate::timing::task_timing;
-use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
+use archnet_api::ErrorBody;
+use archnet_api::states::{SubmissionState, TaskState, UploadState};
+use archnet_api::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
+
+/// The task routes (under `/api/v1`): open, list, show, fetch the model, report delivery.
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tasks", post(create).get(list))
+        .route("/tasks/{id}", get(show))
+        .route("/tasks/{id}/model", get(model))
+        .route("/tasks/{id}/delivery", post(delivery))
+}
 
 /// Files per split accepted in one task.
 const MAX_FILES: usize = 10_000;
@@ -31,7 +43,7 @@ async fn check_split(
     split: &str,
     files: &[FileRef],
 ) -> Result<Manifest> {
-    let bad = |m: String| MarketError::BadRequest(format!("{split} files: {m}"));
+    let bad = |m: String| ServerError::BadRequest(format!("{split} files: {m}"));
     if files.is_empty() || files.len() > MAX_FILES {
         return Err(bad(format!("expected 1 to {MAX_FILES} files")));
     }
@@ -111,15 +123,15 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<TaskInfo>)> {
     let account = caller.require(Role::Publisher)?;
     if req.fee <= 0 {
-        return Err(MarketError::BadRequest("the fee must be positive".into()));
+        return Err(ServerError::BadRequest("the fee must be positive".into()));
     }
     if !(req.min_accuracy > 0.0 && req.min_accuracy <= 1.0) {
-        return Err(MarketError::BadRequest(
+        return Err(ServerError::BadRequest(
             "min_accuracy must be in (0, 1]".into(),
         ));
     }
     if req.name.is_empty() || req.name.len() > 200 {
-        return Err(MarketError::BadRequest(
+        return Err(ServerError::BadRequest(
             "the name must be 1-200 characters".into(),
         ));
     }
@@ -129,7 +141,7 @@ pub async fn create(
         || train.sample_shape != validation.sample_shape
         || train.class_names != validation.class_names
     {
-        return Err(MarketError::BadRequest(
+        return Err(ServerError::BadRequest(
             "the train and validation manifests differ in key, sample shape or classes".into(),
         ));
     }
@@ -200,7 +212,7 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
 async fn owned_task(db: &Db, id: &str, caller: &Account) -> Result<TaskRow> {
     let task = db.task(id).await?;
     if task.publisher != caller.id && caller.role != Role::Admin {
-        return Err(MarketError::NotFound(format!("task {id}")));
+        return Err(ServerError::NotFound(format!("task {id}")));
     }
     Ok(task)
 }
@@ -213,7 +225,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
         Role::Admin => state.db.tasks(None).await?,
         Role::Publisher => state.db.tasks(Some(&caller.0.id)).await?,
         Role::Node => {
-            return Err(MarketError::Forbidden(
+            return Err(ServerError::Forbidden(
                 "nodes lease tasks; they do not list them".into(),
             ));
         }
@@ -249,7 +261,7 @@ pub async fn model(
     let submission_id = match (task.state, &task.accepted_submission) {
         (TaskState::Completed, Some(s)) => s.clone(),
         _ => {
-            return Err(MarketError::Conflict(format!(
+            return Err(ServerError::Conflict(format!(
                 "task {id} is {}; there is no accepted model yet",
                 task.state
             )));
@@ -269,7 +281,7 @@ pub async fn model(
         .header(header::CONTENT_LENGTH, upload.size)
         .header(super::CHUNK_SHA256_HEADER, &upload.sha256)
         .body(Body::from_stream(chunks))
-        .map_err(|e| MarketError::Internal(e.to_string()))
+        .map_err(|e| ServerError::Internal(e.to_string()))
 }
 
 /// The publisher reports how long fetching the model took (the server → publisher leg of t2).

@@ -9,8 +9,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
 use crate::db::Account;
-use crate::error::{MarketError, Result};
-use crate::types::Role;
+use crate::error::{Result, ServerError};
+use archnet_api::types::Role;
 
 /// Requests allowed per token.
 pub type Limiter = Arc<DefaultKeyedRateLimiter<String>>;
@@ -34,7 +34,7 @@ impl Caller {
         if self.0.role == role {
             Ok(&self.0)
         } else {
-            Err(MarketError::Forbidden(format!(
+            Err(ServerError::Forbidden(format!(
                 "this needs a {role} token; this one is a {}'s",
                 self.0.role
             )))
@@ -47,13 +47,13 @@ impl Caller {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = MarketError;
+    type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| MarketError::Unauthorized("no Authorization header".into()))?;
+            .ok_or_else(|| ServerError::Unauthorized("no Authorization header".into()))?;
         let token = header
             .to_str()
             .ok()
@@ -61,15 +61,15 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                MarketError::Unauthorized("expected `Authorization: Bearer TOKEN`".into())
+                ServerError::Unauthorized("expected `Authorization: Bearer TOKEN`".into())
             })?;
         let account = state
             .db
             .account_by_token(token)
             .await?
-            .ok_or_else(|| MarketError::Unauthorized("unknown token".into()))?;
+            .ok_or_else(|| ServerError::Unauthorized("unknown token".into()))?;
         if state.limiter.check_key(&account.id).is_err() {
-            return Err(MarketError::RateLimited(format!(
+            return Err(ServerError::RateLimited(format!(
                 "more than {} requests per second from this token",
                 state.config.rate_per_second
             )));

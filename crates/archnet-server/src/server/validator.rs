@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::db::{ClaimedSubmission, ValidationOutcome};
-use crate::error::{MarketError, Result};
-use crate::types::{ValidationReport, ValidationRun};
+use crate::error::{Result, ServerError};
+use archnet_api::types::{ValidationReport, ValidationRun};
 
 /// Claims and validates submissions until `stop` changes.
 pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -175,7 +175,7 @@ async fn materialise_validation(state: &AppState, task_id: &str) -> Result<PathB
     let dir = state.config.data_dir.join("validation-cache").join(task_id);
     tokio::fs::create_dir_all(&dir)
         .await
-        .map_err(|e| MarketError::io(&dir, e))?;
+        .map_err(|e| ServerError::io(&dir, e))?;
     for f in state.db.task_files(task_id, "validation").await? {
         let upload = state.db.upload(&f.upload_id).await?;
         let path = dir.join(&f.name);
@@ -191,10 +191,10 @@ async fn materialise_validation(state: &AppState, task_id: &str) -> Result<PathB
         let tmp = dir.join(format!(".{}.partial", f.name));
         tokio::fs::write(&tmp, &bytes)
             .await
-            .map_err(|e| MarketError::io(&tmp, e))?;
+            .map_err(|e| ServerError::io(&tmp, e))?;
         tokio::fs::rename(&tmp, &path)
             .await
-            .map_err(|e| MarketError::io(&path, e))?;
+            .map_err(|e| ServerError::io(&path, e))?;
     }
     Ok(dir)
 }

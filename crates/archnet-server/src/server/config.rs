@@ -8,7 +8,7 @@ use std::time::Duration;
 use archnet_validate::{ModelPolicy, ValidationLimits};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{MarketError, Result};
+use crate::error::{Result, ServerError};
 
 /// Settings of `archnet serve`. Every field has a default, so a TOML file names only what it
 /// changes.
@@ -77,11 +77,29 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The settings in layers: the defaults, then the TOML file, then `overrides` (flags and
+    /// environment variables: anything that serialises to a table of these keys; a key it leaves
+    /// out keeps the layer below). Checked before it is returned.
+    pub fn layered(
+        file: Option<&std::path::Path>,
+        overrides: &impl Serialize,
+    ) -> Result<ServerConfig> {
+        let base = match file {
+            Some(path) => ServerConfig::from_toml_file(path)?,
+            None => ServerConfig::default(),
+        };
+        let bad = |e: &dyn std::fmt::Display| ServerError::Config(format!("flags: {e}"));
+        let mut table = toml::Table::try_from(base).map_err(|e| bad(&e))?;
+        table.extend(toml::Table::try_from(overrides).map_err(|e| bad(&e))?);
+        let config: ServerConfig = table.try_into().map_err(|e| bad(&e))?;
+        config.check()?;
+        Ok(config)
+    }
+
     /// Reads a TOML file of settings (unknown keys are an error, so a typo is not ignored).
     pub fn from_toml_file(path: &std::path::Path) -> Result<ServerConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| MarketError::io(path, e))?;
-        toml::from_str(&text)
-            .map_err(|e| MarketError::BadRequest(format!("{}: {e}", path.display())))
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
     }
 
     pub fn database_url(&self) -> String {
@@ -111,7 +129,7 @@ impl ServerConfig {
 
     /// Refuses settings that cannot work.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(MarketError::BadRequest(format!("server settings: {m}")));
+        let bad = |m: &str| Err(ServerError::Config(m.to_string()));
         if self.chunk_bytes == 0 || self.chunk_bytes > self.max_chunk_bytes {
             return bad("chunk_bytes must be between 1 and max_chunk_bytes");
         }
