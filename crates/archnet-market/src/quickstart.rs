@@ -93,6 +93,8 @@ pub enum Scene<'a> {
     Publish(PublishEvent<'a>),
     /// The task opened.
     Opened(&'a TaskInfo, &'a Path),
+    /// The model, delivered.
+    Delivered(&'a publisher::Delivered<'a>),
     /// The task after delivery.
     Task(&'a TaskInfo),
     /// One of the publisher's predictions (the first few).
@@ -300,7 +302,13 @@ pub fn run(
         "the publisher fetches the model; the timeline and the t0 budget of §4.7",
     ));
     let onnx_path = work.join("delivered.onnx");
-    runtime.block_on(publisher::fetch_model(&publisher, &task.id, &onnx_path))?;
+    let (bytes, completed) =
+        runtime.block_on(publisher::fetch_model(&publisher, &task.id, &onnx_path))?;
+    tell(Scene::Delivered(&publisher::Delivered {
+        out: &onnx_path,
+        bytes,
+        task: &completed,
+    }));
     say(tell, "model delivered".into());
     tell(Scene::Task(&runtime.block_on(publisher.task(&task.id))?));
 
@@ -534,12 +542,19 @@ impl std::fmt::Display for Scene<'_> {
             Scene::Step(n, what) => write!(f, "\n== {n}. {what}"),
             Scene::Timeline(s, what) => write!(f, "[{s:>6.1} s] {what}"),
             Scene::Dataset(path, summary) => {
-                write!(f, "dataset: {} (train split)\n{}", path.display(), summary)
+                let summary = summary.to_string();
+                write!(
+                    f,
+                    "dataset: {} (train split)\n{}",
+                    path.display(),
+                    summary.trim_end()
+                )
             }
             Scene::Key(e) => write!(f, "{e}"),
             Scene::KeyFile(info) => write!(f, "{info}"),
             Scene::Publish(_) => Ok(()),
             Scene::Opened(task, dir) => write!(f, "{}", publisher::Opened(task, dir)),
+            Scene::Delivered(d) => write!(f, "{d}"),
             Scene::Task(task) => write!(f, "{task}"),
             Scene::Prediction(p) => write!(f, "{p}"),
             Scene::Predicted(r) => write!(f, "{r}"),
