@@ -44,6 +44,14 @@ impl DataSource {
         Some(test)
     }
 
+    /// `PATH (test split, first N images)`, as key files record what a key was measured on.
+    pub fn describe_test(&self, images: usize) -> String {
+        format!(
+            "{} (test split, first {images} images)",
+            self.path.display()
+        )
+    }
+
     /// `PATH (SPLIT split, N images)`, as key files record their training data.
     pub fn describe(&self, images: usize) -> String {
         format!(

@@ -4,8 +4,8 @@
 use archnet_api::paths;
 use archnet_api::types::{
     AccountInfo, Balance, CreateAccountRequest, CreateTaskRequest, CreatedAccount, DatasetListing,
-    DeliveryReport, HeartbeatResponse, LeaseGrant, LeaseRequest, LedgerEntry, SubmissionInfo,
-    SubmitRequest, TaskInfo,
+    DeliveryReport, FileListing, HeartbeatResponse, LeaseGrant, LeaseRequest, LedgerEntry,
+    SubmissionInfo, SubmitRequest, TaskInfo,
 };
 
 use crate::client::Client;
@@ -70,6 +70,19 @@ impl Client {
     /// `GET /api/v1/leases/{id}/files` (node): the training split's files and their chunks.
     pub async fn lease_files(&self, lease: &str) -> Result<DatasetListing> {
         self.get(&paths::lease_files(lease)).await
+    }
+
+    /// `GET /api/v1/leases/{id}/files/{name}/chunks/{index}` (node), chunk by chunk: one file
+    /// of the leased training split into `dir`, resumed and checked ([`Client::download_file`]).
+    pub async fn download_lease_file(
+        &self,
+        lease: &str,
+        file: &FileListing,
+        dir: &std::path::Path,
+    ) -> Result<()> {
+        let chunk_path = |i: u64| paths::lease_file_chunk(lease, &file.name, i);
+        self.download_file(file, dir, &chunk_path, &mut |_| {})
+            .await
     }
 
     /// `POST /api/v1/leases/{id}/submission` (node): hands in an uploaded model.

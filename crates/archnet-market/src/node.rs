@@ -15,8 +15,6 @@ use archnet_model::base::BaseModelSpec;
 use archnet_model::classify::{ClassifierTrainConfig, Samples, train_classifier};
 use archnet_onnx::{ExportInfo, export_model};
 
-use archnet_api::paths;
-
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::states::SubmissionState;
@@ -218,11 +216,8 @@ async fn train_and_submit(
     let listing = client.lease_files(&grant.lease_id).await?;
     let total: u64 = listing.files.iter().map(|f| f.size).sum();
     for file in &listing.files {
-        let lease_id = grant.lease_id.clone();
-        let name = file.name.clone();
-        let chunk_path = move |i: u64| paths::lease_file_chunk(&lease_id, &name, i);
         client
-            .download_file(file, &dataset_dir, &chunk_path, &mut |_| {})
+            .download_lease_file(&grant.lease_id, file, &dataset_dir)
             .await?;
     }
     let download_ms = started.elapsed().as_millis() as u64;

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use archnet_data::encrypted::{MANIFEST_FILE, Manifest, Storage};
-use archnet_data::{Split, open_dataset};
+use archnet_data::{DataSource, Split};
 use archnet_lab::attack::audit::{AuditConfig, KeyAudit, LeakageThresholds, audit_key};
-use archnet_model::pipeline::{EncryptOptions, SplitRatio, encrypt_dataset};
-use archnet_model::{KeyFile, device};
+use archnet_model::KeyFile;
+use archnet_model::pipeline::{EncryptSettings, SplitRatio, encrypt_dataset};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
@@ -144,12 +144,12 @@ pub fn prepare(
         .map_err(|e| ClientError::io(&options.work_dir, e))?;
     let encrypted = options.work_dir.join("encrypted");
     let started = Instant::now();
-    let (key, meta) = KeyFile::load(&options.key, &device())?;
-    let mut data = open_dataset(&options.data, Split::Train)?;
-    if let Some(limit) = options.limit {
-        data.truncate(limit);
-    }
-    meta.architecture.check_images(data.shape, &options.data)?;
+    let source = DataSource {
+        path: options.data.clone(),
+        split: Split::Train,
+        limit: options.limit,
+    };
+    let (key, meta, data) = KeyFile::load_with_images(&options.key, &source)?;
     if data.labels.is_none() {
         return Err(ClientError::Unfit {
             path: options.data.clone(),
@@ -172,16 +172,13 @@ pub fn prepare(
         // A half-written folder from an interrupted run.
         std::fs::remove_dir_all(&encrypted).map_err(|e| ClientError::io(&encrypted, e))?;
     }
-    let encrypt_options = EncryptOptions {
-        split: options
-            .split
-            .unwrap_or(SplitRatio::paper_default(data.shape)),
+    let encrypt_options = EncryptSettings {
+        split: options.split,
         storage: options.storage,
         batch_size: 64,
-        shard_bytes: archnet_data::encrypted::DEFAULT_SHARD_BYTES,
-        source_fingerprint: data.fingerprint(),
         noise: 0.0,
-    };
+    }
+    .options_for(&data);
     let manifest = encrypt_dataset(&key, &meta, &data, &encrypted, &encrypt_options, on_samples)?;
     write_split_dirs(&encrypted, &manifest, &options.work_dir)?;
     let t1 = (meta.training.wall_seconds * 1000.0) as u64 + started.elapsed().as_millis() as u64;
@@ -304,12 +301,7 @@ pub fn publish(
         )?
     };
     let picture = options.work_dir.join(AUDIT_PICTURE);
-    let draw = |audit: &KeyAudit| {
-        let title = format!("leakage audit of key {}", audit.key.key_id);
-        let r = &audit.report;
-        archnet_lab::outputs::draw_attacks(&picture, &title, &r.victims, &r.attacks)
-            .map_err(archnet_lab::LabError::from)
-    };
+    let draw = |audit: &KeyAudit| audit.draw(&picture).map_err(archnet_lab::LabError::from);
     let t1_ms = match prepared {
         Prepared::Refused { audit } => {
             draw(&audit)?;

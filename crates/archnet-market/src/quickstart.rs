@@ -252,7 +252,11 @@ pub fn run(
         tell(Scene::Publish(e))
     })? {
         Published::Opened(task) => *task,
-        Published::Refused(_) => unreachable!("the quickstart accepts the leakage"),
+        Published::Refused(_) => {
+            return Err(QuickstartError::Plot(
+                "the audit refused the sample, though the quickstart accepts the leakage".into(),
+            ));
+        }
     };
     tell(Scene::Opened(&task, &publish_dir));
     say(

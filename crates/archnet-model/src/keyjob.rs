@@ -299,14 +299,7 @@ pub fn run(job: &KeyJob, on_event: &mut dyn FnMut(KeyEvent)) -> Result<KeyMetada
             source,
             config: &config,
         });
-        let holdout = test.as_ref().map(|t| {
-            let described = format!(
-                "{} (test split, first {} images)",
-                source.display(),
-                t.len()
-            );
-            (t, described)
-        });
+        let holdout = test.as_ref().map(|t| (t, job.data.describe_test(t.len())));
         let outcome = train_private_key(&data, &config, holdout, &mut |p| {
             on_event(KeyEvent::Step(p))
         })?;
@@ -390,11 +383,7 @@ fn measure_reconstruction(
         source,
     ));
     Some(ReconstructionRecord {
-        data_source: format!(
-            "{} (test split, first {} images)",
-            source.display(),
-            quality.count
-        ),
+        data_source: job.data.describe_test(quality.count),
         quality,
     })
 }

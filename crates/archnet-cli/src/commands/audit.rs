@@ -66,13 +66,7 @@ pub fn refused(audit: &KeyAudit, picture: &Path) -> anyhow::Error {
 fn show(audit: &KeyAudit, picture: Option<&Path>) -> anyhow::Result<()> {
     println!("{audit}");
     if let Some(path) = picture {
-        let title = format!("leakage audit of key {}", audit.key.key_id);
-        archnet_lab::outputs::draw_attacks(
-            path,
-            &title,
-            &audit.report.victims,
-            &audit.report.attacks,
-        )?;
+        audit.draw(path)?;
         println!("  picture: {}", path.display());
     }
     Ok(())

@@ -168,6 +168,14 @@ pub fn audit_key(
     })
 }
 
+impl KeyAudit {
+    /// Draws the victims and each attack's reconstructions into `path`, titled with the key.
+    pub fn draw(&self, path: &Path) -> std::result::Result<(), archnet_figures::FigureError> {
+        let title = format!("leakage audit of key {}", self.key.key_id);
+        crate::outputs::draw_attacks(path, &title, &self.report.victims, &self.report.attacks)
+    }
+}
+
 /// The audit as printed: the key, the judge, the baselines, one line per attack, the guarantee.
 impl std::fmt::Display for KeyAudit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
