@@ -60,6 +60,18 @@ pub struct AccountInfo {
     pub balance: i64,
 }
 
+/// `ROLE `NAME` (ID): N credits`.
+impl std::fmt::Display for AccountInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self;
+        write!(
+            f,
+            "{} `{}` ({}): {} credits",
+            a.role, a.name, a.id, a.balance
+        )
+    }
+}
+
 /// `POST /api/v1/accounts` (admin).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateAccountRequest {
@@ -79,6 +91,19 @@ pub struct CreatedAccount {
     pub account: AccountInfo,
     /// Its API token (shown this once).
     pub token: String,
+}
+
+/// What `archnet admin create-account` prints: the account, then the token.
+impl std::fmt::Display for CreatedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = &self.account;
+        writeln!(
+            f,
+            "created {} account `{}` ({}) with {} credits",
+            a.role, a.name, a.id, a.balance
+        )?;
+        write!(f, "token (shown once, store it now): {}", self.token)
+    }
 }
 
 /// `POST /api/v1/uploads`: announce a file to upload in chunks.

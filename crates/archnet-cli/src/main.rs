@@ -3,7 +3,6 @@
 
 mod cli;
 mod commands;
-mod market_cli;
 mod progress;
 
 use clap::Parser;

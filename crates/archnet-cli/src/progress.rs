@@ -24,3 +24,11 @@ pub fn spinner(what: &str) -> ProgressBar {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }
+
+/// A bar counting bytes and their rate.
+pub fn bytes_bar(what: &str) -> ProgressBar {
+    ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(&format!("{what} {{bytes}} {{bytes_per_sec}}"))
+            .expect("valid template"),
+    )
+}

@@ -33,11 +33,15 @@ pub const WORKLOADS: [&str; 6] = [
 /// One workload's measured throughput.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
+    /// The workload's name (`key-train-paper-mnist`, …).
     pub workload: String,
+    /// Samples per step.
     pub batch_size: usize,
     /// Timed samples (after the warm-up steps).
     pub samples: usize,
+    /// Wall seconds of the timed steps.
     pub seconds: f64,
+    /// Timed samples per wall second.
     pub samples_per_second: f64,
 }
 
@@ -153,7 +157,7 @@ fn train_base(
     };
     let device = archnet_model::device().autodiff();
     let _rng = archnet_model::seeded_run(&device, 0);
-    let mut model = Some(BaseModel::init(&spec, &device).map_err(ModelError::Config)?);
+    let mut model = Some(BaseModel::init(&spec, &device)?);
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let [c, h, w] = CIPHER_SHAPE;
@@ -181,7 +185,7 @@ pub fn untrained_cnn() -> Result<(BaseModel, BaseModelSpec)> {
     };
     let device = archnet_model::device();
     let _rng = archnet_model::seeded_run(&device, 0);
-    let model = BaseModel::init(&spec, &device).map_err(ModelError::Config)?;
+    let model = BaseModel::init(&spec, &device)?;
     Ok((model, spec))
 }
 

@@ -50,7 +50,9 @@ pub fn rdp_per_step(q: f64, sigma: f64, alpha: u32) -> f64 {
 /// The privacy spent by DP-SGD.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PrivacySpent {
+    /// ε of the (ε, δ) guarantee.
     pub epsilon: f64,
+    /// δ of the (ε, δ) guarantee.
     pub delta: f64,
     /// The RDP order that gave the tightest ε.
     pub order: u32,

@@ -24,12 +24,15 @@ pub struct DpSgdConfig {
     pub learning_rate: f64,
     /// Expected batch size: each sample joins each step with probability batch_size / N.
     pub batch_size: usize,
+    /// Passes over the data (in expected samples).
     pub epochs: usize,
     /// Per-sample gradient L2 bound C.
     pub clip_norm: f64,
     /// Noise standard deviation divided by C.
     pub noise_multiplier: f64,
+    /// δ the privacy accountant reports ε at.
     pub delta: f64,
+    /// Seed of the initialisation, the sampling and the noise.
     pub seed: u64,
 }
 
@@ -49,9 +52,13 @@ impl Default for DpSgdConfig {
 
 /// A finished DP-SGD run.
 pub struct DpSgdOutcome {
+    /// The trained model.
     pub model: BaseModel,
+    /// Loss and accuracy per epoch.
     pub history: Vec<EpochMetrics>,
+    /// The (ε, δ) the run spent.
     pub privacy: PrivacySpent,
+    /// Noisy steps taken.
     pub steps: u64,
 }
 
@@ -110,6 +117,9 @@ impl ModuleVisitor for NoiseAndAverage<'_> {
 }
 
 /// Trains the `cnn` base model on plain `data` with DP-SGD; returns the model and (ε, δ).
+// Why one function: DP-SGD's privacy depends on the step loop doing exactly Poisson sampling,
+// per-sample clipping and one noise draw per step; kept together so the accounting in `crate::dp`
+// can be checked against one loop.
 pub fn train_dp_sgd(
     spec: &BaseModelSpec,
     data: &ImageDataset,
@@ -126,7 +136,9 @@ pub fn train_dp_sgd(
     let labels = data
         .labels
         .as_ref()
-        .ok_or_else(|| ModelError::Config("DP-SGD needs labels".into()))?;
+        .ok_or_else(|| archnet_data::DataError::Unlabelled {
+            what: "DP-SGD needs labels, and its training data".into(),
+        })?;
     let n = data.len();
     if n == 0 || config.batch_size == 0 || config.batch_size > n {
         return Err(ModelError::Config(format!(
@@ -136,7 +148,7 @@ pub fn train_dp_sgd(
     }
     let device = archnet_model::device().autodiff();
     let _rng = archnet_model::seeded_run(&device, config.seed);
-    let mut model = BaseModel::init(spec, &device).map_err(ModelError::Config)?;
+    let mut model = BaseModel::init(spec, &device)?;
     let mut optim = SgdConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);

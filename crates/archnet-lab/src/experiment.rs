@@ -53,23 +53,41 @@ impl std::str::FromStr for Budget {
 /// Every setting of a Table 1 run, written into the results.
 #[derive(Debug, Clone, Serialize)]
 pub struct Table1Settings {
+    /// `mnist`, `fashion-mnist` or `cifar10`.
     pub dataset: String,
+    /// The budget these settings belong to.
     pub budget: Budget,
+    /// Training images of every arm.
     pub train_images: usize,
+    /// Test images every arm is scored on.
     pub test_images: usize,
+    /// The ArchNet preset of the key.
     pub key_preset: String,
     /// Samples the key was trained on (when trained here).
     pub key_samples: u64,
+    /// The base model every arm trains (D2).
     pub base_model: String,
+    /// Its epochs, …
     pub epochs: usize,
+    /// … batch size …
     pub batch_size: usize,
+    /// … and Adam learning rate.
     pub learning_rate: f64,
+    /// One run of every arm per seed.
     pub seeds: Vec<u64>,
+    /// The RC4 arms' key.
     pub rc4_key: String,
+    /// The DP-SGD arm's settings.
     pub dp: DpSgdConfig,
 }
 
 impl Table1Settings {
+    /// The scratch folder of these settings unless one is given: `work/table1-DATASET-BUDGET`
+    /// (git-ignored; keys, ciphertexts and checkpoints).
+    pub fn default_work_dir(&self) -> std::path::PathBuf {
+        format!("work/table1-{}-{}", self.dataset, self.budget).into()
+    }
+
     /// The settings of `budget` for `dataset`.
     pub fn for_budget(dataset: &str, budget: Budget, seeds: Option<usize>) -> Result<Self> {
         let is_cifar = dataset == "cifar10";
@@ -109,20 +127,30 @@ impl Table1Settings {
 /// One trained model's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArmRun {
+    /// `original`, `archnet`, `rc4-…` or `dp-sgd`.
     pub arm: String,
+    /// The run's seed.
     pub seed: u64,
+    /// Test accuracy after the last epoch.
     pub accuracy: f64,
+    /// Loss and accuracy per epoch.
     pub history: Vec<EpochMetrics>,
+    /// Wall seconds of the run.
     pub seconds: f64,
 }
 
 /// Everything a Table 1 run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Table1Result {
+    /// What ran.
     pub settings: Table1Settings,
+    /// The id of the key the ArchNet arm used.
     pub key_id: String,
+    /// Every run of every arm.
     pub runs: Vec<ArmRun>,
+    /// What the DP-SGD arm spent.
     pub privacy: PrivacySpent,
+    /// Wall seconds of the whole experiment.
     pub wall_seconds: f64,
 }
 
@@ -175,165 +203,35 @@ pub fn run_table1(
     train.truncate(settings.train_images);
     let mut test = open_dataset(&path, Split::Test)?;
     test.truncate(settings.test_images);
-    let classes = train.class_names.len();
     std::fs::create_dir_all(work).map_err(|e| archnet_data::DataError::io(work, e))?;
 
-    // The key: given, or trained on the (whole) training release with the budget's sample count.
     // A run interrupted earlier resumes: its key, ciphertexts and finished epochs are reused.
     let saved_key = work.join("table1.key");
-    let key = key.or_else(|| saved_key.exists().then_some(saved_key.as_path()));
-    let (archnet_key, meta) = match key {
+    let (archnet_key, meta) = match key.or_else(|| saved_key.exists().then_some(&saved_key)) {
         Some(k) => KeyFile::load(k, &archnet_model::device())?,
-        None => {
-            let mut key_data = open_dataset(&path, Split::Train)?;
-            key_data.truncate(settings.key_samples as usize);
-            log(&format!(
-                "training a {} key on {} images",
-                settings.key_preset,
-                key_data.len()
-            ));
-            let arch = KeyArchitecture::preset(&settings.key_preset, train.shape)?;
-            let config = KeyTrainConfig {
-                epochs: (settings.key_samples as usize).div_ceil(key_data.len()),
-                max_samples: Some(settings.key_samples),
-                ..KeyTrainConfig::from_recipe(Recipe::Fast)
-            };
-            // Checkpointed, so an interrupted experiment resumes its key instead of restarting.
-            let checkpoints = work.join("table1.key.ckpt");
-            let mut last_log = Instant::now();
-            let outcome = train_key(
-                &arch,
-                &key_data,
-                &config,
-                Some(&checkpoints),
-                true,
-                &mut |p| {
-                    if last_log.elapsed().as_secs() >= 60 {
-                        last_log = Instant::now();
-                        log(&format!(
-                            "key: {} samples, loss {:.5}, {:.1} samples/s",
-                            p.samples_seen, p.loss, p.samples_per_second
-                        ));
-                    }
-                },
-            )?;
-            let meta = outcome.key_metadata(&arch, &key_data, &config, "table1 experiment".into());
-            let meta = KeyFile::save(&saved_key, &outcome.key, meta)?;
-            (outcome.key, meta)
-        }
+        None => train_table1_key(settings, &path, train.shape, work, &saved_key, log)?,
     };
     log(&format!(
         "key {} ({})",
         meta.key_id, meta.architecture.preset
     ));
-    let enc_train = encrypt_to(&archnet_key, &meta, &train, &work.join("encrypted-train"))?;
-    let enc_test = encrypt_to(&archnet_key, &meta, &test, &work.join("encrypted-test"))?;
-
-    // RC4 over train followed by test, so the continuous keystream never repeats.
-    let split_rc4 = |mode| {
-        let both = rc4_encrypt(&concat(&train, &test), settings.rc4_key.as_bytes(), mode);
-        let n = train.len();
-        (
-            both.select(&(0..n).collect::<Vec<_>>()),
-            both.select(&(n..both.len()).collect::<Vec<_>>()),
-        )
-    };
-    let (rc4c_train, rc4c_test) = split_rc4(Rc4Mode::Continuous);
-    let (rc4r_train, rc4r_test) = split_rc4(Rc4Mode::RestartPerImage);
-
-    let arms: Vec<(&str, Samples, Samples)> = vec![
-        (
-            "original",
-            Samples::Plain(train.clone()),
-            Samples::Plain(test.clone()),
-        ),
-        ("archnet", enc_train, enc_test),
-        (
-            "rc4-continuous",
-            Samples::Plain(rc4c_train),
-            Samples::Plain(rc4c_test),
-        ),
-        (
-            "rc4-restart",
-            Samples::Plain(rc4r_train),
-            Samples::Plain(rc4r_test),
-        ),
-    ];
+    let arms = table1_arms(settings, &archnet_key, &meta, &train, &test, work)?;
+    let classes = train.class_names.len();
     let mut runs = Vec::new();
     for &seed in &settings.seeds {
         for (arm, train_samples, test_samples) in &arms {
-            let spec = BaseModelSpec {
-                kind: settings.base_model.clone(),
-                input_shape: train_samples.shape(),
+            runs.push(run_arm(
+                settings,
+                arm,
+                seed,
                 classes,
-            };
-            let config = ClassifierTrainConfig {
-                learning_rate: settings.learning_rate,
-                batch_size: settings.batch_size,
-                epochs: settings.epochs,
-                seed,
-                patience: None,
-            };
-            let out = work.join(format!("{arm}-seed{seed}"));
-            let resume = out.join("state.json").exists();
-            let outcome = train_classifier(
-                &spec,
                 train_samples,
-                Some(test_samples),
-                &config,
-                &out,
-                resume,
-                &mut |_, _, _| {},
-            )?;
-            let accuracy = outcome
-                .history
-                .last()
-                .and_then(|m| m.validation_accuracy)
-                .unwrap_or(f64::NAN);
-            // Summed epoch times, so a run resumed from an earlier invocation counts fully.
-            let seconds: f64 = outcome.history.iter().map(|m| m.seconds).sum();
-            log(&format!(
-                "{arm} seed {seed}: accuracy {:.2}% ({seconds:.0} s of training{})",
-                100.0 * accuracy,
-                if outcome.resumed { ", resumed" } else { "" }
-            ));
-            runs.push(ArmRun {
-                arm: arm.to_string(),
-                seed,
-                accuracy,
-                history: outcome.history,
-                seconds,
-            });
+                test_samples,
+                work,
+                log,
+            )?);
         }
-        let t = Instant::now();
-        let spec = BaseModelSpec {
-            kind: "cnn".into(),
-            input_shape: train.shape,
-            classes,
-        };
-        let dp = DpSgdConfig {
-            seed,
-            ..settings.dp.clone()
-        };
-        let outcome = train_dp_sgd(&spec, &train, Some(&arms[0].2), &dp, &mut |_, _, _| {})?;
-        let accuracy = outcome
-            .history
-            .last()
-            .and_then(|m| m.validation_accuracy)
-            .unwrap_or(f64::NAN);
-        log(&format!(
-            "dp-sgd seed {seed}: accuracy {:.2}% at ε = {:.2} ({:.0} s)",
-            100.0 * accuracy,
-            outcome.privacy.epsilon,
-            t.elapsed().as_secs_f64()
-        ));
-        runs.push(ArmRun {
-            arm: "dp-sgd".into(),
-            seed,
-            accuracy,
-            history: outcome.history,
-            seconds: t.elapsed().as_secs_f64(),
-        });
+        runs.push(run_dp_arm(settings, seed, &train, &arms[0].2, log)?);
     }
     let n = train.len() as f64;
     let q = settings.dp.batch_size as f64 / n;
@@ -345,6 +243,183 @@ pub fn run_table1(
         privacy: crate::dp::epsilon(q, settings.dp.noise_multiplier, steps, settings.dp.delta),
         wall_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Trains the experiment's key on the (whole) training release with the budget's sample count,
+/// checkpointed in `work` so that an interrupted experiment resumes it; writes it to `saved`.
+fn train_table1_key(
+    settings: &Table1Settings,
+    path: &Path,
+    shape: [usize; 3],
+    work: &Path,
+    saved: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<(ArchNetKey, KeyMetadata)> {
+    let mut key_data = open_dataset(path, Split::Train)?;
+    key_data.truncate(settings.key_samples as usize);
+    log(&format!(
+        "training a {} key on {} images",
+        settings.key_preset,
+        key_data.len()
+    ));
+    let arch = KeyArchitecture::preset(&settings.key_preset, shape)?;
+    let config = KeyTrainConfig {
+        epochs: (settings.key_samples as usize).div_ceil(key_data.len()),
+        max_samples: Some(settings.key_samples),
+        ..KeyTrainConfig::from_recipe(Recipe::Fast)
+    };
+    let checkpoints = work.join("table1.key.ckpt");
+    let mut last_log = Instant::now();
+    let outcome = train_key(
+        &arch,
+        &key_data,
+        &config,
+        Some(&checkpoints),
+        true,
+        &mut |p| {
+            if last_log.elapsed().as_secs() >= 60 {
+                last_log = Instant::now();
+                log(&format!(
+                    "key: {} samples, loss {:.5}, {:.1} samples/s",
+                    p.samples_seen, p.loss, p.samples_per_second
+                ));
+            }
+        },
+    )?;
+    let meta = outcome.key_metadata(&arch, &key_data, &config, "table1 experiment".into());
+    let meta = KeyFile::save(saved, &outcome.key, meta)?;
+    Ok((outcome.key, meta))
+}
+
+/// The arms that train the base model: original, ArchNet-encrypted, and RC4 in both keystream
+/// modes, each as (name, train samples, test samples).
+fn table1_arms(
+    settings: &Table1Settings,
+    key: &ArchNetKey,
+    meta: &KeyMetadata,
+    train: &ImageDataset,
+    test: &ImageDataset,
+    work: &Path,
+) -> Result<Vec<(&'static str, Samples, Samples)>> {
+    let enc_train = encrypt_to(key, meta, train, &work.join("encrypted-train"))?;
+    let enc_test = encrypt_to(key, meta, test, &work.join("encrypted-test"))?;
+    // RC4 over train followed by test, so the continuous keystream never repeats.
+    let split_rc4 = |mode| {
+        let both = rc4_encrypt(&concat(train, test), settings.rc4_key.as_bytes(), mode);
+        let n = train.len();
+        (
+            Samples::Plain(both.select(&(0..n).collect::<Vec<_>>())),
+            Samples::Plain(both.select(&(n..both.len()).collect::<Vec<_>>())),
+        )
+    };
+    let (rc4c_train, rc4c_test) = split_rc4(Rc4Mode::Continuous);
+    let (rc4r_train, rc4r_test) = split_rc4(Rc4Mode::RestartPerImage);
+    Ok(vec![
+        (
+            "original",
+            Samples::Plain(train.clone()),
+            Samples::Plain(test.clone()),
+        ),
+        ("archnet", enc_train, enc_test),
+        ("rc4-continuous", rc4c_train, rc4c_test),
+        ("rc4-restart", rc4r_train, rc4r_test),
+    ])
+}
+
+/// One seed of one arm: the base model trained (resuming a run left in `work`) and scored on
+/// the arm's test samples.
+#[allow(clippy::too_many_arguments)]
+fn run_arm(
+    settings: &Table1Settings,
+    arm: &str,
+    seed: u64,
+    classes: usize,
+    train: &Samples,
+    test: &Samples,
+    work: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<ArmRun> {
+    let spec = BaseModelSpec {
+        kind: settings.base_model.clone(),
+        input_shape: train.shape(),
+        classes,
+    };
+    let config = ClassifierTrainConfig {
+        learning_rate: settings.learning_rate,
+        batch_size: settings.batch_size,
+        epochs: settings.epochs,
+        seed,
+        patience: None,
+    };
+    let out = work.join(format!("{arm}-seed{seed}"));
+    let resume = out.join(archnet_model::checkpoint::STATE_FILE).exists();
+    let outcome = train_classifier(
+        &spec,
+        train,
+        Some(test),
+        &config,
+        &out,
+        resume,
+        &mut |_, _, _| {},
+    )?;
+    let accuracy = last_accuracy(&outcome.history);
+    // Summed epoch times, so a run resumed from an earlier invocation counts fully.
+    let seconds: f64 = outcome.history.iter().map(|m| m.seconds).sum();
+    log(&format!(
+        "{arm} seed {seed}: accuracy {:.2}% ({seconds:.0} s of training{})",
+        100.0 * accuracy,
+        if outcome.resumed { ", resumed" } else { "" }
+    ));
+    Ok(ArmRun {
+        arm: arm.to_string(),
+        seed,
+        accuracy,
+        history: outcome.history,
+        seconds,
+    })
+}
+
+/// One seed of the DP-SGD arm: a cnn trained with DP-SGD on the plain images.
+fn run_dp_arm(
+    settings: &Table1Settings,
+    seed: u64,
+    train: &ImageDataset,
+    test: &Samples,
+    log: &mut dyn FnMut(&str),
+) -> Result<ArmRun> {
+    let t = Instant::now();
+    let spec = BaseModelSpec {
+        kind: "cnn".into(),
+        input_shape: train.shape,
+        classes: train.class_names.len(),
+    };
+    let dp = DpSgdConfig {
+        seed,
+        ..settings.dp.clone()
+    };
+    let outcome = train_dp_sgd(&spec, train, Some(test), &dp, &mut |_, _, _| {})?;
+    let accuracy = last_accuracy(&outcome.history);
+    log(&format!(
+        "dp-sgd seed {seed}: accuracy {:.2}% at ε = {:.2} ({:.0} s)",
+        100.0 * accuracy,
+        outcome.privacy.epsilon,
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(ArmRun {
+        arm: "dp-sgd".into(),
+        seed,
+        accuracy,
+        history: outcome.history,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// Test accuracy after the last epoch (NaN when none was measured).
+fn last_accuracy(history: &[EpochMetrics]) -> f64 {
+    history
+        .last()
+        .and_then(|m| m.validation_accuracy)
+        .unwrap_or(f64::NAN)
 }
 
 pub(crate) fn encrypt_to(

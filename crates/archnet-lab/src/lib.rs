@@ -12,6 +12,8 @@
 //! product's hand-off (encrypt, upload, train, validate) depends on it except the publisher's
 //! audit gate.
 
+#![warn(missing_docs)]
+
 pub mod attack;
 pub mod bench;
 pub mod dp;

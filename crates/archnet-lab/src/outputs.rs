@@ -13,6 +13,15 @@ use crate::error::Result;
 use crate::experiment::{ARMS, Table1Result, mean_std};
 use crate::privacy_curve::CurveReport;
 
+/// This process's command line as `archnet ARGS…`, written into a results file so that it says
+/// how to make it again.
+pub fn invocation() -> String {
+    std::iter::once("archnet".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Writes `table1-<dataset>.md`, `.csv`, `-curves.png` and `-ec.png` into `out` (created if
 /// missing); `command` is how the result was made. Returns the paths written.
 pub fn write_table1(result: &Table1Result, out: &Path, command: &str) -> Result<Vec<PathBuf>> {
@@ -192,6 +201,8 @@ fn draw_table1(result: &Table1Result, curves: &Path, ec: &Path) -> Result<(), Fi
 /// The paper's Fig. 8/9: `count` of `data`'s images, their ciphertexts channel by channel (and
 /// three channels as one colour image), and D1's reconstruction when the key has a decoder,
 /// drawn into `out/encryption-grid.png`; returns that path.
+// Why one function: it draws one figure, row after row (originals, channels, reconstructions), into
+// one canvas.
 pub fn draw_encryption(
     key: &ArchNetKey,
     meta: &KeyMetadata,

@@ -29,7 +29,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use archnet_data::{ImageDataset, Split, open_dataset};
+use archnet_data::{DataError, ImageDataset, Split, open_dataset};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{
@@ -53,14 +53,17 @@ pub struct CurveConfig {
     /// The ε of each point (∞ = no noise).
     #[serde(with = "non_finite::list")]
     pub epsilons: Vec<f64>,
+    /// δ of every point's guarantee.
     pub delta: f64,
     /// Publisher's images (key training, the node's data) and test images.
     pub train_images: usize,
+    /// See `train_images`.
     pub test_images: usize,
     /// Key training epochs.
     pub key_epochs: usize,
     /// Base-model (cnn) epochs and seeds, for the original arm and each ε.
     pub cnn_epochs: usize,
+    /// See `cnn_epochs`.
     pub seeds: Vec<u64>,
     /// Victims attacked.
     pub victims: usize,
@@ -80,6 +83,12 @@ fn one() -> usize {
 }
 
 impl CurveConfig {
+    /// The scratch folder of this curve unless one is given: `work/privacy-utility-DATASET`
+    /// (git-ignored; resumable).
+    pub fn default_work_dir(&self) -> std::path::PathBuf {
+        format!("work/privacy-utility-{}", self.dataset).into()
+    }
+
     /// The full protocol of the issue for `dataset` (10k/2k, 10 epochs, 2 seeds, N up to 10,000).
     pub fn full(dataset: &str) -> Self {
         CurveConfig {
@@ -118,10 +127,15 @@ impl CurveConfig {
 pub struct AttackRow {
     /// `ridge` or `inverter`.
     pub method: String,
+    /// Known (image, ciphertext) pairs it was fitted on.
     pub pairs: usize,
+    /// How many victims it re-identifies, against the class-mean baseline.
     pub reidentification: Reidentification,
+    /// PSNR and SSIM of its reconstructions.
     pub quality: QualityMeans,
+    /// Their gain over the class-mean image.
     pub gain: QualityGain,
+    /// Wall seconds to fit and apply it.
     pub seconds: f64,
 }
 
@@ -143,8 +157,10 @@ impl AttackRow {
 /// One ε of the curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
+    /// The per-image ε of the key's Gaussian mechanism (∞: no noise).
     #[serde(with = "non_finite")]
     pub epsilon: f64,
+    /// The noise's standard deviation that ε gives.
     pub sigma: f64,
     /// The formal bound on re-identification among the victims (`None` without noise).
     pub reidentification_bound: Option<f64>,
@@ -154,6 +170,7 @@ pub struct CurvePoint {
     /// The node's cnn on the encrypted test images, per seed.
     #[serde(with = "non_finite::list")]
     pub node_accuracy: Vec<f64>,
+    /// The attacks at this ε, one row per method and N.
     pub attacks: Vec<AttackRow>,
     /// The class-mean image's own numbers (the free floor).
     pub baseline: AttackRow,
@@ -168,18 +185,23 @@ pub struct CurvePoint {
     /// matched: true positives at 1% false positives.
     #[serde(default)]
     pub cross_key_linkability: Option<f64>,
+    /// Wall seconds of the key's training.
     pub key_seconds: f64,
+    /// Wall seconds of the whole point.
     pub seconds: f64,
 }
 
 /// The whole curve of one dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurveReport {
+    /// What ran.
     pub config: CurveConfig,
     /// The cnn on plain images, per seed.
     #[serde(with = "non_finite::list")]
     pub original_accuracy: Vec<f64>,
+    /// One point per ε.
     pub points: Vec<CurvePoint>,
+    /// Wall seconds of the whole curve.
     pub seconds: f64,
 }
 
@@ -251,6 +273,8 @@ fn cnn_accuracy(
 }
 
 /// Runs the curve of `config.dataset` from `data_root`, working (and resuming) in `work`.
+// Why one function: the curve's data split (publisher, attacker's pool, victims) is made once here
+// and every point and the original arm use it; the points are `curve_point`.
 pub fn run_curve(
     config: &CurveConfig,
     data_root: &Path,
@@ -266,12 +290,14 @@ pub fn run_curve(
     if full_train.len() < config.train_images + max_pairs.min(1)
         || config.victims * 2 > config.train_images
     {
-        return Err(ModelError::Config(format!(
-            "{}: {} training images, the protocol needs {} for the publisher and some for the attacker's pairs",
-            path.display(),
-            full_train.len(),
-            config.train_images
-        )));
+        return Err(ModelError::Mismatch {
+            reason: format!(
+                "{} training images, the protocol needs {} for the publisher and some for the attacker's pairs",
+                full_train.len(),
+                config.train_images
+            ),
+            path,
+        });
     }
     let train = full_train.select(&(0..config.train_images).collect::<Vec<_>>());
     // The attacker's known images: encrypted by the same key elsewhere, never the victims.
@@ -354,6 +380,9 @@ pub fn run_curve(
 }
 
 /// One ε: key, node utility, attacks.
+// Why one function: one ε's point is one protocol (key, utility arms, then every attacker against
+// the same victims), and its parts share the key, the victims and the pairs; the attacks themselves
+// are functions of `crate::attack`.
 #[allow(clippy::too_many_arguments)]
 fn curve_point(
     config: &CurveConfig,
@@ -538,6 +567,8 @@ fn attack_row(
 /// The look-alike attacks on the key saved in `work` (see the module's docs): rows for the
 /// attacker's own inverter on the victims' ciphertexts as they are and through the learned map,
 /// and the map's cross-key linkability.
+// Why one function: one attacker's protocol (its own key, the label-learned map, the decodings)
+// over the same victims.
 fn lookalike_attacks(
     config: &CurveConfig,
     epsilon: f64,
@@ -548,8 +579,8 @@ fn lookalike_attacks(
 ) -> Result<(Vec<AttackRow>, f64)> {
     let (key, meta) = KeyFile::load(&work.join("private.key"), &archnet_model::device())?;
     let public = full_train.select(pool);
-    let public_labels = public.labels.clone().ok_or_else(|| {
-        ModelError::Config("the look-alike attack needs labelled public images".into())
+    let public_labels = (public.labels.clone()).ok_or_else(|| DataError::Unlabelled {
+        what: "the look-alike attack needs labelled public images, and the pool".into(),
     })?;
     let own_path = work.join("lookalike.key");
     // Same preset and ε as the victim key, its own seed.
@@ -650,6 +681,8 @@ impl CurveReport {
     }
 
     /// The curve as markdown: a summary row per ε, then every attack.
+    // Why one function: it writes one report, table after table, in the order the results file
+    // reads.
     pub fn to_markdown(&self, command: &str) -> String {
         let c = &self.config;
         let mut s = String::new();

@@ -30,6 +30,25 @@ pub enum AccountStore {
 }
 
 impl AccountStore {
+    /// The store `archnet admin create-account`'s flags name: a database URL (and the data folder
+    /// it lies in), else a server data folder, else a running server at `server` (by default the
+    /// local one) with an admin's `token`.
+    pub fn from_flags(
+        database: Option<String>,
+        data_dir: Option<PathBuf>,
+        server: Option<String>,
+        token: Option<String>,
+    ) -> Result<AccountStore> {
+        Ok(match (database, data_dir) {
+            (Some(url), data_dir) => AccountStore::Database { url, data_dir },
+            (None, Some(dir)) => AccountStore::data_dir(dir),
+            (None, None) => AccountStore::Server {
+                url: server.unwrap_or_else(|| crate::DEFAULT_SERVER.into()),
+                token: token.ok_or(ClientError::NoAdminToken)?,
+            },
+        })
+    }
+
     /// The SQLite database of the server data folder `dir`.
     pub fn data_dir(dir: PathBuf) -> AccountStore {
         AccountStore::Database {

@@ -33,6 +33,17 @@ pub struct BenchOptions {
     pub max_duration: Duration,
 }
 
+/// `N simulated nodes, N tiny tasks, N heartbeats per lease, one server on 127.0.0.1`.
+impl std::fmt::Display for BenchOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} simulated nodes, {} tiny tasks, {} heartbeats per lease, one server on 127.0.0.1",
+            self.nodes, self.tasks, self.heartbeats
+        )
+    }
+}
+
 /// Latency percentiles of one kind of request, milliseconds.
 #[derive(Debug, Clone)]
 pub struct Latency {
@@ -128,8 +139,27 @@ async fn timed<T>(
     out
 }
 
+/// Runs the load on SQLite, then, when `postgres` names a PostgreSQL server, on a fresh database
+/// `archnet_bench` there (emptied first). Hands each report to `on_report` as it is made.
+pub async fn run_backends(
+    postgres: Option<&str>,
+    options: &BenchOptions,
+    on_report: &mut dyn FnMut(&BenchReport),
+) -> Result<Vec<BenchReport>> {
+    let mut reports = vec![run(None, options).await?];
+    on_report(&reports[0]);
+    if let Some(server) = postgres {
+        let url = crate::db::fresh_postgres_database(server, "archnet_bench").await?;
+        reports.push(run(Some(url), options).await?);
+        on_report(&reports[1]);
+    }
+    Ok(reports)
+}
+
 /// Runs the load against a fresh server on `database` (`None`: SQLite in a temporary folder;
 /// a PostgreSQL URL is used as given, so pass an empty database).
+// Why one function: one load test, set up, run and audited against the same database; its pieces
+// (`publish_first`, `simulated_node`, the database audits) are functions of their own.
 pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<BenchReport> {
     let dir = tempfile::tempdir().map_err(|e| ClientError::io(std::env::temp_dir(), e))?;
     let config = ServerConfig {
@@ -318,6 +348,8 @@ struct Shared {
     stop: Arc<AtomicBool>,
 }
 
+// Why one function: one simulated node's loop (lease, heartbeat, list, submit, wait) with its
+// timings, as a real node does it.
 async fn simulated_node(
     client: Client,
     model: std::path::PathBuf,

@@ -8,6 +8,11 @@ pub enum ClientError {
     /// The server URL given is not an `http://` or `https://` URL.
     #[error("server URL `{0}`: expected http://HOST:PORT or https://…")]
     BadUrl(String),
+    /// An account was to be made through a server without an admin token.
+    #[error(
+        "give --data-dir or --database to write the database directly, or --token with an admin token"
+    )]
+    NoAdminToken,
     /// The server answered a request with an error.
     #[error("server answered {status}: {message}")]
     Remote {
@@ -68,6 +73,9 @@ pub enum ClientError {
     /// A model could not be exported to ONNX.
     #[error(transparent)]
     Onnx(#[from] archnet_onnx::OnnxError),
+    /// A trained model could not be exported or a delivered one run (key, model, data).
+    #[error(transparent)]
+    HandOff(#[from] archnet_onnx::HandOffError),
     /// A local dataset or file could not be read or written.
     #[error(transparent)]
     Data(#[from] archnet_data::DataError),

@@ -27,3 +27,6 @@ pub mod testkit;
 pub use archnet_api::{states, types};
 pub use archnet_server::{db, server, store};
 pub use error::{ClientError, Result};
+
+/// The server a client talks to unless told otherwise: `archnet serve`'s default address.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8750";

@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use archnet_data::encrypted::EncryptedDataset;
-use archnet_model::base::BaseModelSpec;
-use archnet_model::classify::{ClassifierTrainConfig, Samples, train_classifier};
-use archnet_onnx::{ExportInfo, export_model};
+use archnet_model::classify::ClassifierTrainConfig;
+use archnet_model::trainjob::{self, TrainJob};
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
@@ -27,14 +25,8 @@ pub enum Trainer {
     Builtin {
         /// The base model.
         model: String,
-        /// Passes over the training split.
-        epochs: usize,
-        /// Samples per step.
-        batch_size: usize,
-        /// Adam's learning rate.
-        learning_rate: f64,
-        /// Seed of the initialisation and the shuffles.
-        seed: u64,
+        /// Its recipe: epochs, batch size, learning rate, seed.
+        config: ClassifierTrainConfig,
     },
     /// An external program, run as `sh -c 'CMD "$ARCHNET_DATASET" "$ARCHNET_ONNX"'`: it gets the
     /// encrypted dataset folder and must write an ONNX model to the second path. The node's
@@ -92,6 +84,21 @@ impl std::fmt::Display for TaskOutcome {
             ),
         }
     }
+}
+
+/// This machine's cores and memory and the backends this build can train with, where the node's
+/// owner has not said what to advertise instead (`cores`, `memory_mb`; `extra_backends` are
+/// added).
+pub fn capabilities(
+    cores: Option<u32>,
+    memory_mb: Option<u64>,
+    extra_backends: &[String],
+) -> Capabilities {
+    let mut detected = detect_capabilities();
+    detected.cores = cores.unwrap_or(detected.cores);
+    detected.memory_mb = memory_mb.unwrap_or(detected.memory_mb);
+    detected.backends.extend(extra_backends.iter().cloned());
+    detected
 }
 
 /// This machine's cores and memory, and the backends this build can train with.
@@ -272,21 +279,9 @@ async fn train_and_submit(
 
 async fn train(trainer: &Trainer, dataset: &Path, onnx: &Path) -> Result<()> {
     match trainer {
-        Trainer::Builtin {
-            model,
-            epochs,
-            batch_size,
-            learning_rate,
-            seed,
-        } => {
+        Trainer::Builtin { model, config } => {
             let (model, dataset, onnx) = (model.clone(), dataset.to_path_buf(), onnx.to_path_buf());
-            let config = ClassifierTrainConfig {
-                learning_rate: *learning_rate,
-                batch_size: *batch_size,
-                epochs: *epochs,
-                seed: *seed,
-                patience: None,
-            };
+            let config = config.clone();
             tokio::task::spawn_blocking(move || train_builtin(&model, &config, &dataset, &onnx))
                 .await
                 .map_err(|source| ClientError::Stopped {
@@ -331,30 +326,18 @@ fn train_builtin(
     dataset: &Path,
     onnx: &Path,
 ) -> Result<()> {
-    let dataset = EncryptedDataset::open(dataset)?;
-    let samples = Samples::Encrypted {
-        dataset,
-        split: "train".into(),
+    // What `archnet train` then `archnet export` do; the dataset folder holds the train split
+    // only (a node never receives the validation split), so nothing is validated here.
+    let run = onnx.with_extension("ckpt");
+    let job = TrainJob {
+        model: model.to_string(),
+        data: dataset.to_path_buf(),
+        limit: None,
+        config: config.clone(),
+        out: run.clone(),
+        resume: false,
     };
-    let spec = BaseModelSpec {
-        kind: model.to_string(),
-        input_shape: samples.shape(),
-        classes: samples.class_names().len(),
-    };
-    let checkpoints = onnx.with_extension("ckpt");
-    let outcome = train_classifier(
-        &spec,
-        &samples,
-        None,
-        config,
-        &checkpoints,
-        false,
-        &mut |_, _, _| {},
-    )?;
-    let info = ExportInfo {
-        key_id: samples.key_id(),
-        class_names: samples.class_names(),
-    };
-    let bytes = export_model(&outcome.model, &spec, &info)?;
-    Ok(archnet_data::fsutil::write_atomic(onnx, &bytes, 0o644)?)
+    trainjob::train(&job, &mut |_| {})?;
+    archnet_onnx::export::export_file(&run, onnx)?;
+    Ok(())
 }

@@ -60,6 +60,12 @@ pub struct PublishOptions {
     pub gate: AuditGate,
 }
 
+/// A task's name when the publisher gives none: the dataset's file or folder name.
+pub fn default_task_name(data: &Path) -> String {
+    data.file_name()
+        .map_or_else(|| "dataset".into(), |n| n.to_string_lossy().into_owned())
+}
+
 /// The leakage audit [`prepare`] runs before it encrypts anything for upload (by default: the
 /// default thresholds and audit, leakage not accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -253,16 +259,15 @@ impl std::fmt::Display for Opened<'_> {
     }
 }
 
-/// What [`publish`] tells as it goes, in order.
+/// What [`publish`] tells as it goes, in order. Each displays as the line `archnet publish`
+/// prints for it; `Encrypted` and `Uploaded` feed progress bars instead.
 pub enum PublishEvent<'a> {
     /// The audit's next stage, in words.
     AuditStage(&'a str),
     /// More images were encrypted.
     Encrypted(usize),
-    /// The audit's findings, before anything is uploaded, and the picture of its
-    /// reconstructions (`WORK_DIR/audit.png`); `None` when an earlier run had already prepared
-    /// (and so audited) the work folder.
-    Audited(Option<(&'a KeyAudit, &'a Path)>),
+    /// The audit's findings, before anything is uploaded.
+    Audited(AuditNotice<'a>),
     /// The ciphertexts are ready to upload; t1 = key training + encryption (ms).
     Prepared {
         /// Milliseconds.
@@ -274,12 +279,84 @@ pub enum PublishEvent<'a> {
     Uploaded(u64),
 }
 
+impl std::fmt::Display for PublishEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishEvent::AuditStage(stage) => write!(f, "audit: {stage}"),
+            PublishEvent::Encrypted(n) => write!(f, "{n} more images encrypted"),
+            PublishEvent::Audited(notice) => write!(f, "{notice}"),
+            PublishEvent::Prepared { t1_ms, work_dir } => write!(
+                f,
+                "encrypted locally into {} (t1 = key training + encryption = {:.1} s); the key stays here",
+                work_dir.display(),
+                *t1_ms as f64 / 1000.0
+            ),
+            PublishEvent::Uploaded(n) => write!(f, "{n} more bytes uploaded"),
+        }
+    }
+}
+
+/// What the publish-time audit found, as the publisher is shown it: the findings, the picture
+/// of its reconstructions and the verdict.
+pub struct AuditNotice<'a> {
+    /// The audit and its picture (`WORK_DIR/audit.png`); `None` when an earlier run had already
+    /// prepared (and so audited) the work folder.
+    pub audit: Option<(&'a KeyAudit, &'a Path)>,
+    /// Whether the publisher accepts leakage above the thresholds (`--accept-leakage`).
+    pub accept_leakage: bool,
+}
+
+impl std::fmt::Display for AuditNotice<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some((audit, picture)) = self.audit else {
+            return write!(
+                f,
+                "audit: passed when this work folder was prepared (an earlier run)"
+            );
+        };
+        writeln!(f, "{audit}")?;
+        write!(f, "  picture: {}", picture.display())?;
+        if audit.violations.is_empty() {
+            write!(f, "\naudit: within your thresholds")?;
+        } else if self.accept_leakage {
+            write!(
+                f,
+                "\naudit: above your thresholds ({} finding(s)); publishing anyway because of --accept-leakage",
+                audit.violations.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// What [`publish`] did.
 pub enum Published {
     /// The task is open; the fee is in escrow.
     Opened(Box<TaskInfo>),
     /// The audit exceeded the thresholds and the leakage was not accepted: nothing was uploaded.
-    Refused(Box<KeyAudit>),
+    Refused(Box<Refusal>),
+}
+
+/// A publish the audit refused: its findings and the picture of its reconstructions. Displays
+/// as the message that tells the publisher what to do.
+pub struct Refusal {
+    /// What the audit found.
+    pub audit: KeyAudit,
+    /// `WORK_DIR/audit.png`.
+    pub picture: PathBuf,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not published: the leakage audit exceeds your thresholds:\n  {}\n\
+             Look at {} and the numbers above; publish anyway with --accept-leakage, or raise \
+             --max-reidentification / --max-ssim-gain (or use a `private` key)",
+            self.audit.violations.join("\n  "),
+            self.picture.display()
+        )
+    }
 }
 
 /// The whole publish workflow: the audit gate, local encryption ([`prepare`]), then the
@@ -302,19 +379,24 @@ pub fn publish(
     };
     let picture = options.work_dir.join(AUDIT_PICTURE);
     let draw = |audit: &KeyAudit| audit.draw(&picture).map_err(archnet_lab::LabError::from);
+    let accept_leakage = options.gate.accept_leakage;
     let t1_ms = match prepared {
         Prepared::Refused { audit } => {
             draw(&audit)?;
-            on_event(PublishEvent::Audited(Some((&audit, &picture))));
-            return Ok(Published::Refused(Box::new(audit)));
+            on_event(PublishEvent::Audited(AuditNotice {
+                audit: Some((&audit, &picture)),
+                accept_leakage,
+            }));
+            return Ok(Published::Refused(Box::new(Refusal { audit, picture })));
         }
         Prepared::Ready { t1_ms, audit } => {
             if let Some(a) = &audit {
                 draw(a)?;
             }
-            on_event(PublishEvent::Audited(
-                audit.as_ref().map(|a| (a, picture.as_path())),
-            ));
+            on_event(PublishEvent::Audited(AuditNotice {
+                audit: audit.as_ref().map(|a| (a, picture.as_path())),
+                accept_leakage,
+            }));
             t1_ms
         }
     };
@@ -390,16 +472,16 @@ pub async fn upload_and_open(
 
 /// A delivered model, as `archnet fetch-model` tells it: where it went, its size, and the
 /// validation that accepted it.
-pub struct Delivered<'a> {
+pub struct Delivered {
     /// The model file.
-    pub out: &'a Path,
+    pub out: PathBuf,
     /// Its size.
     pub bytes: u64,
     /// The completed task.
-    pub task: &'a TaskInfo,
+    pub task: TaskInfo,
 }
 
-impl std::fmt::Display for Delivered<'_> {
+impl std::fmt::Display for Delivered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -428,7 +510,7 @@ impl std::fmt::Display for Delivered<'_> {
 /// Downloads the accepted model of `task_id` to `out`, checks its sha256, and reports the
 /// download time to the server (the server → publisher leg). Returns the bytes written and the
 /// completed task (with its validation report) as it stood before the download.
-pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<(u64, TaskInfo)> {
+pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<Delivered> {
     let task = client.task(task_id).await?;
     if task.state != TaskState::Completed {
         return Err(ClientError::NotReady(format!(
@@ -443,5 +525,9 @@ pub async fn fetch_model(client: &Client, task_id: &str, out: &Path) -> Result<(
     client
         .report_delivery(task_id, &DeliveryReport { download_ms })
         .await?;
-    Ok((bytes.len() as u64, task))
+    Ok(Delivered {
+        out: out.to_path_buf(),
+        bytes: bytes.len() as u64,
+        task,
+    })
 }

@@ -16,6 +16,7 @@ use archnet_data::encrypted::Storage;
 use archnet_data::{DataSource, DatasetSummary, Split};
 use archnet_lab::attack::audit::LeakageThresholds;
 use archnet_model::KeyMetadata;
+use archnet_model::classify::ClassifierTrainConfig;
 use archnet_model::keyjob::{self, KeyEvent, KeyInfo, KeyJob};
 use archnet_model::train::{Loss, Recipe};
 use archnet_onnx::predict::{self, PredictReport, Prediction};
@@ -94,7 +95,7 @@ pub enum Scene<'a> {
     /// The task opened.
     Opened(&'a TaskInfo, &'a Path),
     /// The model, delivered.
-    Delivered(&'a publisher::Delivered<'a>),
+    Delivered(&'a publisher::Delivered),
     /// The task after delivery.
     Task(&'a TaskInfo),
     /// One of the publisher's predictions (the first few).
@@ -184,6 +185,9 @@ struct Accounts {
 }
 
 /// Tells the story into `tell`; returns what it measured.
+// Why one function: it is the story the quickstart tells, in its order; every step's work is a call
+// of its own (`key_job`, `start_server`, `publisher::publish`, `kill_node_a`, `node_b`, `classify`)
+// and what is left here is the telling.
 pub fn run(
     options: &QuickstartOptions,
     tell: &mut (dyn FnMut(Scene) + Send),
@@ -306,13 +310,8 @@ pub fn run(
         "the publisher fetches the model; the timeline and the t0 budget of §4.7",
     ));
     let onnx_path = work.join("delivered.onnx");
-    let (bytes, completed) =
-        runtime.block_on(publisher::fetch_model(&publisher, &task.id, &onnx_path))?;
-    tell(Scene::Delivered(&publisher::Delivered {
-        out: &onnx_path,
-        bytes,
-        task: &completed,
-    }));
+    let delivered = runtime.block_on(publisher::fetch_model(&publisher, &task.id, &onnx_path))?;
+    tell(Scene::Delivered(&delivered));
     say(tell, "model delivered".into());
     tell(Scene::Task(&runtime.block_on(publisher.task(&task.id))?));
 
@@ -498,10 +497,10 @@ async fn node_b(url: &str, token: &str, work: &Path) -> Result<SubmissionInfo> {
         capabilities: node::detect_capabilities(),
         trainer: Trainer::Builtin {
             model: "cnn".into(),
-            epochs: NODE_EPOCHS,
-            batch_size: 64,
-            learning_rate: 1e-3,
-            seed: 0,
+            config: ClassifierTrainConfig {
+                epochs: NODE_EPOCHS,
+                ..ClassifierTrainConfig::default()
+            },
         },
         once: true,
         poll: Duration::from_millis(500),

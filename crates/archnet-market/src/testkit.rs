@@ -50,8 +50,7 @@ pub fn tiny_model() -> Result<Vec<u8>> {
         input_shape: TINY_SHAPE,
         classes: 2,
     };
-    let model = BaseModel::init(&spec, &archnet_model::device())
-        .map_err(archnet_model::ModelError::Config)?;
+    let model = BaseModel::init(&spec, &archnet_model::device())?;
     let info = ExportInfo {
         key_id: Some(TINY_KEY_ID.into()),
         class_names: vec!["a".into(), "b".into()],

@@ -24,32 +24,53 @@ use crate::error::{ModelError, Result};
 pub enum LayerSpec {
     /// `Conv2d(in, out)` with a square kernel.
     Conv {
+        /// Input and output channels.
         channels: [usize; 2],
+        /// Kernel side.
         kernel: usize,
+        /// Stride on H and W.
         stride: usize,
+        /// Padding on each side.
         padding: usize,
+        /// Followed by a ReLU.
         relu: bool,
     },
     /// Flattens `[C, H, W]`, applies `Linear(in, out)`, reshapes to `output`.
     Linear {
+        /// Input and output features.
         features: [usize; 2],
+        /// The `[C, H, W]` the output is reshaped to.
         output: [usize; 3],
+        /// Followed by a ReLU.
         relu: bool,
     },
     /// `ConvTranspose2d(in, out)` with a square kernel.
     ConvTranspose {
+        /// Input and output channels.
         channels: [usize; 2],
+        /// Kernel side.
         kernel: usize,
+        /// Stride on H and W.
         stride: usize,
+        /// Padding on each side.
         padding: usize,
+        /// Followed by a ReLU.
         relu: bool,
     },
     /// The Gaussian mechanism of a `private` key ([`crate::privacy`]): each sample's values are
     /// scaled to L2 norm `clip_norm`, then independent N(0, σ²) noise is added to every value,
     /// drawn afresh at every encryption. No parameters.
-    GaussianMechanism { clip_norm: f64, sigma: f64 },
+    GaussianMechanism {
+        /// The L2 norm each sample is scaled to.
+        clip_norm: f64,
+        /// The noise's standard deviation.
+        sigma: f64,
+    },
     /// Nearest-neighbour upsampling of H and W by `factor` (a fixed layout step; no parameters).
-    Upsample { factor: usize },
+    Upsample {
+        /// The upsampling factor on H and W.
+        factor: usize,
+    },
 }
 
 impl LayerSpec {
@@ -239,6 +260,8 @@ impl KeyArchitecture {
     ///   train in minutes on a CPU.
     /// - `private`: any C×H×W (H, W ≥ 4) → a 16-value code without noise (ε = ∞); see
     ///   [`KeyArchitecture::private`] for the noise and the layout.
+    // Why one function: it is the table of presets, one arm per preset, the paper's layer lists
+    // written as they appear there.
     pub fn preset(name: &str, plain_shape: [usize; 3]) -> Result<Self> {
         if name == "private" {
             return Self::private(plain_shape, 1, 0.0);

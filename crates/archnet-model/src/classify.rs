@@ -4,17 +4,17 @@
 //! epoch visits the shards in a seeded random order and the samples of each shard in a seeded
 //! random order, so memory holds one shard, whatever the dataset size.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use serde::{Deserialize, Serialize};
 
 use crate::base::{BaseModel, BaseModelSpec};
+use crate::checkpoint::Checkpointer;
 use crate::error::{ModelError, Result};
 
 pub use archnet_data::samples::{Evaluation, Samples, evaluate_with};
@@ -22,9 +22,13 @@ pub use archnet_data::samples::{Evaluation, Samples, evaluate_with};
 /// Settings of a base-model training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierTrainConfig {
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Samples per step.
     pub batch_size: usize,
+    /// Passes over the training samples.
     pub epochs: usize,
+    /// Seed of the initialisation and the shuffles.
     pub seed: u64,
     /// Stop when validation accuracy has not improved for this many epochs.
     pub patience: Option<usize>,
@@ -45,10 +49,15 @@ impl Default for ClassifierTrainConfig {
 /// One row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
+    /// The epoch, from 0.
     pub epoch: usize,
+    /// Mean training loss over the epoch.
     pub train_loss: f64,
+    /// Training accuracy over the epoch.
     pub train_accuracy: f64,
+    /// Accuracy on the validation samples after the epoch, when there are any.
     pub validation_accuracy: Option<f64>,
+    /// Wall seconds of the epoch.
     pub seconds: f64,
 }
 
@@ -72,7 +81,7 @@ pub fn predict_batch(
     let predicted = model.forward(input).argmax(1).into_data().convert::<i64>();
     let predicted = predicted
         .try_to_vec::<i64>()
-        .map_err(|e| ModelError::Config(format!("reading predictions: {e:?}")))?;
+        .map_err(|e| ModelError::Backend(format!("reading predictions: {e:?}")))?;
     Ok(predicted.into_iter().map(|p| p as usize).collect())
 }
 
@@ -93,8 +102,11 @@ pub fn correct_predictions(logits: Tensor<2>, labels: &[u16]) -> usize {
 
 /// What a training run left in its output folder.
 pub struct ClassifierOutcome {
+    /// The trained model.
     pub model: BaseModel,
+    /// Every epoch's metrics, the resumed run's earlier ones included.
     pub history: Vec<EpochMetrics>,
+    /// Whether the run continued a checkpoint.
     pub resumed: bool,
 }
 
@@ -107,12 +119,10 @@ struct ClassifierState {
     best_validation: Option<f64>,
 }
 
-const STATE_FILE: &str = "state.json";
-const CHECKPOINT_MODEL: &str = "checkpoint-model.bpk";
-const CHECKPOINT_OPTIMIZER: &str = "checkpoint-optimizer.bpk";
-
 /// Trains a base model on `train`, evaluating on `validation` after each epoch. `out` receives a
 /// checkpoint after every epoch (resumable with `resume`) and `metrics.csv`.
+// Why one function: the epoch loop, its checkpoint and early stopping share the run's state, which
+// is what a resume restores.
 pub fn train_classifier(
     spec: &BaseModelSpec,
     train: &Samples,
@@ -123,17 +133,21 @@ pub fn train_classifier(
     on_batch: &mut dyn FnMut(usize, usize, f64),
 ) -> Result<ClassifierOutcome> {
     if train.shape() != spec.input_shape {
-        return Err(ModelError::Config(format!(
-            "the model takes {:?} samples but the data has {:?}",
-            spec.input_shape,
-            train.shape()
-        )));
+        return Err(ModelError::Shape {
+            expected: spec.input_shape,
+            found: train.shape(),
+            reason: format!(
+                "the model takes {:?} samples but the data has {:?}",
+                spec.input_shape,
+                train.shape()
+            ),
+        });
     }
     let io = |p: &Path, e: std::io::Error| ModelError::Data(archnet_data::DataError::io(p, e));
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let device = crate::device().autodiff();
     let _rng = crate::seeded_run(&device, config.seed);
-    let mut model = BaseModel::init(spec, &device).map_err(ModelError::Config)?;
+    let mut model = BaseModel::init(spec, &device)?;
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let mut state = ClassifierState {
         spec: spec.clone(),
@@ -142,47 +156,27 @@ pub fn train_classifier(
         history: Vec::new(),
         best_validation: None,
     };
-    let state_path = out.join(STATE_FILE);
+    let checkpointer = Checkpointer::new(out, 0o644);
     let mut resumed = false;
-    if state_path.exists() {
+    if let Some(saved) = checkpointer.read::<ClassifierState>()? {
         if !resume {
             return Err(ModelError::Checkpoint {
                 path: out.into(),
                 reason: "a training run exists here; pass --resume to continue it, or choose a new folder".into(),
             });
         }
-        let text = std::fs::read_to_string(&state_path).map_err(|e| io(&state_path, e))?;
-        let saved: ClassifierState =
-            serde_json::from_str(&text).map_err(|e| ModelError::Checkpoint {
-                path: state_path.clone(),
-                reason: e.to_string(),
-            })?;
-        if saved.spec != *spec
-            || (
-                saved.config.batch_size,
-                saved.config.seed,
-                saved.config.learning_rate,
-            ) != (config.batch_size, config.seed, config.learning_rate)
-        {
+        let step_shaping = |c: &ClassifierTrainConfig| (c.batch_size, c.seed, c.learning_rate);
+        if saved.state.spec != *spec || step_shaping(&saved.state.config) != step_shaping(config) {
             return Err(ModelError::Checkpoint {
                 path: out.into(),
                 reason: "model, batch size, seed or learning rate differ from the checkpoint's"
                     .into(),
             });
         }
-        let ckpt = |name: &str, e: String| ModelError::Checkpoint {
-            path: out.join(name),
-            reason: e,
-        };
-        model
-            .load_from(&mut BurnpackStore::from_file(out.join(CHECKPOINT_MODEL)))
-            .map_err(|e| ckpt(CHECKPOINT_MODEL, e.to_string()))?;
-        optim = optim
-            .load(out.join(CHECKPOINT_OPTIMIZER))
-            .map_err(|e| ckpt(CHECKPOINT_OPTIMIZER, e.to_string()))?;
+        optim = checkpointer.load(&saved, &mut model, optim)?;
         state = ClassifierState {
             config: config.clone(),
-            ..saved
+            ..saved.state
         };
         resumed = true;
     }
@@ -207,9 +201,10 @@ pub fn train_classifier(
             let loss = loss_fn.forward(logits, targets);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
-                return Err(ModelError::Config(format!(
-                    "the loss became {value} in epoch {epoch}; lower the learning rate"
-                )));
+                return Err(ModelError::Diverged {
+                    loss: value,
+                    at: format!("in epoch {epoch}"),
+                });
             }
             loss_sum += value * n as f64;
             seen += n;
@@ -238,7 +233,9 @@ pub fn train_classifier(
         if improved {
             state.best_validation = validation_accuracy;
         }
-        write_checkpoint(out, &model, &optim, &state)?;
+        // Tagged by epoch, so the files never overwrite the checkpoint in force.
+        checkpointer.write(&state.next_epoch.to_string(), &model, &optim, state.clone())?;
+        write_metrics(out, &state.history)?;
         if let Some(patience) = config.patience {
             let since_best = state
                 .history
@@ -258,35 +255,10 @@ pub fn train_classifier(
     })
 }
 
-fn write_checkpoint(
-    out: &Path,
-    model: &BaseModel,
-    optim: &ModuleOptimizer,
-    state: &ClassifierState,
-) -> Result<()> {
-    // Write the new checkpoint beside the old one, then swap names; state.json goes last.
-    let tmp_model: PathBuf = out.join(format!("{CHECKPOINT_MODEL}.tmp"));
-    let tmp_optim: PathBuf = out.join(format!("{CHECKPOINT_OPTIMIZER}.tmp"));
-    let ckpt = |p: &Path, e: String| ModelError::Checkpoint {
-        path: p.into(),
-        reason: e,
-    };
-    model
-        .save_into(&mut BurnpackStore::from_file(&tmp_model).overwrite(true))
-        .map_err(|e| ckpt(&tmp_model, e.to_string()))?;
-    optim
-        .save(&tmp_optim)
-        .map_err(|e| ckpt(&tmp_optim, e.to_string()))?;
-    for (tmp, name) in [
-        (&tmp_model, CHECKPOINT_MODEL),
-        (&tmp_optim, CHECKPOINT_OPTIMIZER),
-    ] {
-        std::fs::rename(tmp, out.join(name)).map_err(|e| ckpt(tmp, e.to_string()))?;
-    }
-    let json = serde_json::to_vec_pretty(state).expect("state serialises");
-    archnet_data::fsutil::write_atomic(&out.join(STATE_FILE), &json, 0o644)?;
+/// `metrics.csv`: one row per epoch.
+fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
     let mut csv = String::from("epoch,train_loss,train_accuracy,validation_accuracy,seconds\n");
-    for m in &state.history {
+    for m in history {
         let v = m
             .validation_accuracy
             .map(|v| format!("{v:.6}"))

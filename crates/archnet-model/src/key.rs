@@ -51,7 +51,9 @@ impl LDecoder {
 /// A whole key: E1 and D1 trained together as an identity map.
 #[derive(Module, Debug)]
 pub struct ArchNetKey {
+    /// E1: the image to the ciphertext.
     pub encoder: HEncoder,
+    /// D1: the ciphertext back to the image.
     pub decoder: LDecoder,
 }
 

@@ -25,19 +25,29 @@ pub const KEY_FORMAT: &str = "archnet-key";
 /// How a key was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingRecord {
+    /// `fast`, `paper` or the private keys' recipe.
     pub recipe: String,
+    /// `bce` or `mse`.
     pub loss: String,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Images per step.
     pub batch_size: usize,
+    /// Passes over the data planned.
     pub epochs: usize,
+    /// Images actually seen (a budget may stop mid-epoch).
     pub samples_seen: u64,
+    /// Seed of the initialisation and the shuffles.
     pub seed: u64,
     /// sha256 fingerprint of the exact training images.
     pub data_fingerprint: String,
     /// Where the training data came from, as given.
     pub data_source: String,
+    /// Images in the training data.
     pub train_samples: usize,
+    /// Wall seconds of training (a resumed run's earlier runs included).
     pub wall_seconds: f64,
+    /// Loss of the last step.
     pub final_loss: f64,
 }
 
@@ -46,15 +56,21 @@ pub struct TrainingRecord {
 pub struct KeyMetadata {
     /// Always [`KEY_FORMAT`].
     pub format: String,
+    /// The format's version.
     pub version: u32,
     /// sha256 over the weights (names, shapes and values), the first 16 hex digits.
     pub key_id: String,
+    /// E1's and D1's layers and shapes.
     pub architecture: KeyArchitecture,
+    /// Parameters of E1.
     pub encoder_params: usize,
+    /// Parameters of D1.
     pub decoder_params: usize,
+    /// How the key was trained.
     pub training: TrainingRecord,
     /// Reconstruction quality D1(E1(x)) on held-out images, when measured.
     pub reconstruction: Option<ReconstructionRecord>,
+    /// When the key file was written (RFC 3339, UTC).
     pub created_at: String,
     /// The per-image (ε, δ) guarantee of one encryption, for keys whose E1 adds calibrated
     /// noise (`private` keys with a finite ε); absent for keys that give none.
@@ -94,13 +110,16 @@ pub struct ProxyRecord {
     pub accuracy: f64,
     /// How many held-out images, and where from.
     pub images: usize,
+    /// See `images`.
     pub data_source: String,
 }
 
 /// Reconstruction quality on held-out data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconstructionRecord {
+    /// The held-out images' dataset and split.
     pub data_source: String,
+    /// Mean PSNR and SSIM of D1(E1(x)) against x.
     pub quality: QualityMeans,
 }
 
@@ -111,26 +130,28 @@ impl KeyFile {
     /// Writes `key` with `metadata` (its `key_id` is computed here) to `path`, atomically, mode
     /// 0600. Returns the metadata as written.
     pub fn save(path: &Path, key: &ArchNetKey, mut metadata: KeyMetadata) -> Result<KeyMetadata> {
-        let err = |reason: String| ModelError::KeyFile {
+        let codec = |source| ModelError::Safetensors {
             path: path.into(),
-            reason,
+            source,
+        };
+        let store_failed = |source| ModelError::Store {
+            path: path.into(),
+            source,
         };
         let mut store = SafetensorsStore::from_bytes(None);
-        key.save_into(&mut store).map_err(|e| err(e.to_string()))?;
-        let weights = store.get_bytes().map_err(|e| err(e.to_string()))?;
-        let parsed =
-            safetensors::SafeTensors::deserialize(&weights).map_err(|e| err(e.to_string()))?;
+        key.save_into(&mut store).map_err(store_failed)?;
+        let weights = store.get_bytes().map_err(store_failed)?;
+        let parsed = safetensors::SafeTensors::deserialize(&weights).map_err(codec)?;
         let mut tensors = parsed.tensors();
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         metadata.key_id = weights_id(&tensors);
-        let (_, header) =
-            safetensors::SafeTensors::read_metadata(&weights).map_err(|e| err(e.to_string()))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(&weights).map_err(codec)?;
         let mut info: HashMap<String, String> = header.metadata().clone().unwrap_or_default();
         info.insert(
             METADATA_ENTRY.into(),
             serde_json::to_string(&metadata).expect("metadata serialises"),
         );
-        let bytes = safetensors::serialize(tensors, Some(info)).map_err(|e| err(e.to_string()))?;
+        let bytes = safetensors::serialize(tensors, Some(info)).map_err(codec)?;
         drop(weights);
         archnet_data::fsutil::write_atomic(path, &bytes, 0o600)?;
         Ok(metadata)

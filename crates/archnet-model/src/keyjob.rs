@@ -123,6 +123,8 @@ pub enum KeyEvent<'a> {
 }
 
 impl std::fmt::Display for KeyEvent<'_> {
+    // Why one function: one line of text per event, in one `match`, so that the wording of `archnet
+    // key train` reads in one place.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeyEvent::Preset(arch) => {
@@ -277,6 +279,8 @@ impl std::fmt::Display for PrivacyLine<'_> {
 }
 
 /// Runs `job`: trains the key, measures it, writes the key file; returns its metadata.
+// Why one function: the two kinds of key (ArchNet's identity map, `private`) share the data, the
+// output and the measurement, and differ in one call each; the branches are short.
 pub fn run(job: &KeyJob, on_event: &mut dyn FnMut(KeyEvent)) -> Result<KeyMetadata> {
     let data = job.data.load()?;
     let source = job.data.path.as_path();

@@ -11,8 +11,11 @@
 //! println!("{} encoder parameters", key.encoder.num_params());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod arch;
 pub mod base;
+pub mod checkpoint;
 pub mod classify;
 pub mod error;
 pub mod key;

@@ -69,8 +69,11 @@ pub fn ssim(shape: [usize; 3], reference: &[f32], reconstruction: &[f32]) -> f64
 /// Running mean of per-image PSNR and SSIM.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QualityMeans {
+    /// Images averaged over.
     pub count: usize,
+    /// Mean PSNR, dB.
     pub psnr_db: f64,
+    /// Mean SSIM.
     pub ssim: f64,
 }
 

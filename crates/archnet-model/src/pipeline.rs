@@ -17,7 +17,9 @@ use crate::metrics::QualityMeans;
 /// How to divide a dataset into train and validation splits: `train:validation` parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitRatio {
+    /// Parts of the data that go to the train split …
     pub train: usize,
+    /// … and to the validation split.
     pub validation: usize,
 }
 
@@ -70,9 +72,13 @@ impl std::str::FromStr for SplitRatio {
 
 /// Options of [`encrypt_dataset`].
 pub struct EncryptOptions {
+    /// How the images are split between train and validation.
     pub split: SplitRatio,
+    /// How ciphertext values are stored.
     pub storage: Storage,
+    /// Images encrypted per batch.
     pub batch_size: usize,
+    /// Bytes per shard file, at most.
     pub shard_bytes: usize,
     /// Describes the source in the manifest's fingerprint field.
     pub source_fingerprint: String,
@@ -161,6 +167,7 @@ pub struct DecryptOptions {
     pub splits: Vec<String>,
     /// At most this many samples per split.
     pub limit: Option<usize>,
+    /// Ciphertexts decrypted per batch.
     pub batch_size: usize,
 }
 
@@ -376,6 +383,8 @@ pub fn check_key_matches(meta: &KeyMetadata, dataset: &EncryptedDataset) -> Resu
 /// Runs D1 over the encrypted dataset and writes PNGs to `out/<split>/<index>.png` plus
 /// `out/labels.csv`. With `reference` (the plain source dataset), also measures PSNR/SSIM of
 /// each reconstruction against its original. `out` appears only when everything succeeded.
+// Why one function: the body is the all-or-nothing write (a temporary sibling folder renamed into
+// place, removed on failure); the per-split work inside the closure shares its files and counters.
 pub fn decrypt_dataset(
     key: &ArchNetKey,
     meta: &KeyMetadata,

@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use archnet_data::ImageDataset;
+use archnet_data::{DataError, ImageDataset};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -36,9 +36,13 @@ pub struct PrivateKeyConfig {
     pub delta: f64,
     /// Channels of the 4×4 code (1: a 16-value code).
     pub code_channels: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Images per step.
     pub batch_size: usize,
+    /// Passes over the data.
     pub epochs: usize,
+    /// Seed of the initialisation and the shuffles.
     pub seed: u64,
     /// Weight of the collapse term: the squared distance of each noise-free code to a fixed
     /// vertex of a regular simplex for its class. It pulls every image of a class onto one
@@ -161,10 +165,15 @@ pub struct PrivateKeyOutcome {
     pub key: ArchNetKey,
     /// The proxy head, for measuring its accuracy.
     pub head: ProxyHead,
+    /// The key's layers, the mechanism included.
     pub architecture: KeyArchitecture,
+    /// The clip norm and σ of its Gaussian mechanism.
     pub mechanism: GaussianMechanism,
+    /// Images seen in training.
     pub samples_seen: u64,
+    /// Loss of the last step.
     pub final_loss: f64,
+    /// Wall seconds of training.
     pub wall_seconds: f64,
     /// Accuracy of the head on noisy codes of the held-out images, when some were given.
     pub proxy: Option<ProxyRecord>,
@@ -172,16 +181,18 @@ pub struct PrivateKeyOutcome {
 
 /// Trains a `private` key on labelled `data`, then measures the proxy head on `holdout` (with
 /// encryption noise, as a node would see the images). `on_progress` hears every step.
+// Why one function: the step loop trains E1's code and the proxy head together with one
+// optimizer (the loss is `step_loss`); split up, its state would travel in a struct through
+// every piece.
 pub fn train_private_key(
     data: &ImageDataset,
     config: &PrivateKeyConfig,
     holdout: Option<(&ImageDataset, String)>,
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<PrivateKeyOutcome> {
-    let labels = data.labels.as_ref().ok_or_else(|| {
-        ModelError::Config(
-            "a `private` key trains on labelled images; the data has no labels".into(),
-        )
+    // A `private` key's code is trained on the labels (its proxy head).
+    let labels = data.labels.as_ref().ok_or_else(|| DataError::Unlabelled {
+        what: "a `private` key trains on labelled images, and its training data".into(),
     })?;
     let classes = data.class_names.len().max(2);
     if data.is_empty() || config.batch_size == 0 || config.epochs == 0 {
@@ -225,9 +236,10 @@ pub fn train_private_key(
             );
             last_loss = f64::from(loss.clone().into_scalar::<f32>());
             if !last_loss.is_finite() {
-                return Err(ModelError::Config(format!(
-                    "the loss became {last_loss} at epoch {epoch} step {step}; lower the learning rate"
-                )));
+                return Err(ModelError::Diverged {
+                    loss: last_loss,
+                    at: format!("at epoch {epoch} step {step}"),
+                });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.learning_rate, model, grads);
@@ -292,9 +304,12 @@ fn simplex_target(class: usize, classes: usize, cipher_shape: [usize; 3]) -> Vec
 
 /// Accuracy of `head` on freshly encrypted (noisy) `images` under `key`.
 pub fn proxy_accuracy(key: &ArchNetKey, head: &ProxyHead, images: &ImageDataset) -> Result<f64> {
-    let labels = images.labels.as_ref().ok_or_else(|| {
-        ModelError::Config("measuring the proxy head needs labelled images".into())
-    })?;
+    let labels = images
+        .labels
+        .as_ref()
+        .ok_or_else(|| DataError::Unlabelled {
+            what: "the proxy head is measured on labelled images, and its test images".into(),
+        })?;
     let device = crate::device();
     let [c, h, w] = images.shape;
     let mut correct = 0usize;

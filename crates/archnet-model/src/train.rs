@@ -4,15 +4,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use archnet_data::ImageDataset;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::{relu, sigmoid};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::KeyArchitecture;
+use crate::checkpoint::{Checkpointer, Saved};
 use crate::error::{ModelError, Result};
 use crate::key::ArchNetKey;
 use crate::metrics::QualityMeans;
@@ -88,13 +88,19 @@ impl std::str::FromStr for Recipe {
 /// Settings of one key-training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyTrainConfig {
+    /// `fast` or `paper` (as written into the key file).
     pub recipe: String,
+    /// The reconstruction loss.
     pub loss: Loss,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Images per step.
     pub batch_size: usize,
+    /// Passes over the data.
     pub epochs: usize,
     /// Stop once this many samples have been seen, even mid-epoch (a time budget).
     pub max_samples: Option<u64>,
+    /// Seed of the initialisation and the shuffles.
     pub seed: u64,
     /// Also checkpoint every this many steps (0: only at the end of each epoch).
     pub checkpoint_every: usize,
@@ -119,14 +125,21 @@ impl KeyTrainConfig {
 /// Reported after every step.
 #[derive(Debug, Clone)]
 pub struct Progress {
+    /// The current epoch, from 0.
     pub epoch: usize,
+    /// Epochs planned.
     pub epochs: usize,
+    /// The step within the epoch.
     pub step_in_epoch: usize,
+    /// Steps in one epoch.
     pub steps_per_epoch: usize,
+    /// Samples seen so far (resumed runs included).
     pub samples_seen: u64,
     /// Samples this run will have seen at the end.
     pub samples_total: u64,
+    /// Loss of the last step.
     pub loss: f64,
+    /// Samples per second of this run so far.
     pub samples_per_second: f64,
     /// Set when a checkpoint was written after this step.
     pub checkpoint: Option<PathBuf>,
@@ -134,9 +147,13 @@ pub struct Progress {
 
 /// What a finished run produced.
 pub struct TrainOutcome {
+    /// The trained key.
     pub key: ArchNetKey,
+    /// Samples seen in all (resumed runs included).
     pub samples_seen: u64,
+    /// Loss of the last step.
     pub final_loss: f64,
+    /// Wall seconds of training (resumed runs included).
     pub wall_seconds: f64,
     /// Whether the run continued from a checkpoint.
     pub resumed: bool,
@@ -184,17 +201,16 @@ struct CheckpointState {
     samples_seen: u64,
     last_loss: f64,
     wall_seconds: f64,
-    model_file: String,
-    optimizer_file: String,
 }
-
-const STATE_FILE: &str = "state.json";
 
 /// Trains a key for `arch` on `data` as an identity map.
 ///
 /// With `checkpoints`, a checkpoint (weights, Adam state, position) is written there at the end
 /// of each epoch and every `checkpoint_every` steps; with `resume`, an existing checkpoint is
 /// continued, and the result is the same as an uninterrupted run with the same seed.
+// Why one function: the loop's position (epoch, step, samples, loss, wall time) is what a
+// checkpoint saves and a resume restores; kept in one place, a resumed run visibly repeats an
+// uninterrupted one.
 pub fn train_key(
     arch: &KeyArchitecture,
     data: &ImageDataset,
@@ -204,10 +220,14 @@ pub fn train_key(
     on_progress: &mut dyn FnMut(&Progress),
 ) -> Result<TrainOutcome> {
     if data.shape != arch.plain_shape {
-        return Err(ModelError::Config(format!(
-            "the key takes {:?} images but the data is {:?}",
-            arch.plain_shape, data.shape
-        )));
+        return Err(ModelError::Shape {
+            expected: arch.plain_shape,
+            found: data.shape,
+            reason: format!(
+                "the key takes {:?} images but the data is {:?}",
+                arch.plain_shape, data.shape
+            ),
+        });
     }
     if data.is_empty() || config.batch_size == 0 || config.epochs == 0 {
         return Err(ModelError::Config(
@@ -215,10 +235,10 @@ pub fn train_key(
         ));
     }
     if !arch.has_decoder() {
-        return Err(ModelError::Config(format!(
-            "a `{}` key has no decoder to train as an identity map; it trains with private_key::train_private_key",
-            arch.preset
-        )));
+        return Err(ModelError::Preset {
+            preset: arch.preset.clone(),
+            reason: "a key without a decoder does not train as an identity map; it trains with private_key::train_private_key".into(),
+        });
     }
     let device = crate::device().autodiff();
     let _rng = crate::seeded_run(&device, config.seed);
@@ -235,39 +255,19 @@ pub fn train_key(
     let (mut epoch, mut start_step, mut samples_seen, mut last_loss, mut wall_before) =
         (0, 0, 0u64, f64::NAN, 0.0);
     let mut resumed = false;
-    if let Some(dir) = checkpoints {
-        if let Some(state) = read_state(dir)? {
-            if !resume {
-                return Err(ModelError::Checkpoint {
-                    path: dir.into(),
-                    reason: "a checkpoint exists here; pass --resume to continue it, or remove the folder".into(),
-                });
-            }
-            check_compatible(dir, &state, arch, config, &fingerprint)?;
-            // Burnpack keeps parameter ids, which Adam's saved state is keyed by.
-            let mut store = BurnpackStore::from_file(dir.join(&state.model_file));
-            key.load_from(&mut store)
-                .map_err(|e| ModelError::Checkpoint {
-                    path: dir.join(&state.model_file),
-                    reason: e.to_string(),
-                })?;
-            optim = optim.load(dir.join(&state.optimizer_file)).map_err(|e| {
-                ModelError::Checkpoint {
-                    path: dir.join(&state.optimizer_file),
-                    reason: e.to_string(),
-                }
-            })?;
-            (epoch, start_step, samples_seen, last_loss, wall_before) = (
-                state.epoch,
-                state.step_in_epoch,
-                state.samples_seen,
-                state.last_loss,
-                state.wall_seconds,
-            );
-            resumed = true;
-        } else {
-            std::fs::create_dir_all(dir).map_err(|e| archnet_data::DataError::io(dir, e))?;
-        }
+    let checkpointer = checkpoints.map(|dir| Checkpointer::new(dir, 0o600));
+    if let Some(saved) = resume_from(checkpointer.as_ref(), resume, arch, config, &fingerprint)? {
+        let ckpt = checkpointer.as_ref().expect("a checkpoint was read");
+        optim = ckpt.load(&saved, &mut key, optim)?;
+        let state = saved.state;
+        (epoch, start_step, samples_seen, last_loss, wall_before) = (
+            state.epoch,
+            state.step_in_epoch,
+            state.samples_seen,
+            state.last_loss,
+            state.wall_seconds,
+        );
+        resumed = true;
     }
 
     let started = Instant::now();
@@ -288,9 +288,10 @@ pub fn train_key(
             let loss = reconstruction_loss(config.loss, logits, x);
             last_loss = f64::from(loss.clone().into_scalar::<f32>());
             if !last_loss.is_finite() {
-                return Err(ModelError::Config(format!(
-                    "the loss became {last_loss} at epoch {epoch} step {step}; lower the learning rate"
-                )));
+                return Err(ModelError::Diverged {
+                    loss: last_loss,
+                    at: format!("at epoch {epoch} step {step}"),
+                });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &key);
             key = optim.step(config.learning_rate, key, grads);
@@ -305,7 +306,7 @@ pub fn train_key(
             let periodic = config.checkpoint_every > 0 && (step + 1) % config.checkpoint_every == 0;
             let finished = samples_seen >= samples_total;
             let mut written = None;
-            if let Some(dir) = checkpoints
+            if let Some(ckpt) = &checkpointer
                 && (epoch_done || periodic || finished)
             {
                 let state = CheckpointState {
@@ -317,11 +318,10 @@ pub fn train_key(
                     samples_seen,
                     last_loss,
                     wall_seconds: wall_before + started.elapsed().as_secs_f64(),
-                    model_file: format!("model-{samples_seen}.bpk"),
-                    optimizer_file: format!("optimizer-{samples_seen}.bpk"),
                 };
-                write_checkpoint(dir, &key, &optim, &state)?;
-                written = Some(dir.to_path_buf());
+                // Tagged by progress, so the files never overwrite the checkpoint in force.
+                ckpt.write(&samples_seen.to_string(), &key, &optim, state)?;
+                written = Some(ckpt.dir().to_path_buf());
             }
             let elapsed = started.elapsed().as_secs_f64().max(1e-9);
             on_progress(&Progress {
@@ -370,18 +370,30 @@ pub fn reconstruction_loss(loss: Loss, logits: Tensor<4>, target: Tensor<4>) -> 
     }
 }
 
-fn read_state(dir: &Path) -> Result<Option<CheckpointState>> {
-    let path = dir.join(STATE_FILE);
-    if !path.exists() {
+/// The checkpoint to continue, if `checkpointer`'s folder holds one: refused unless `resume`
+/// and unless it was made for this architecture, data and step-shaping settings.
+fn resume_from(
+    checkpointer: Option<&Checkpointer>,
+    resume: bool,
+    arch: &KeyArchitecture,
+    config: &KeyTrainConfig,
+    fingerprint: &str,
+) -> Result<Option<Saved<CheckpointState>>> {
+    let Some(ckpt) = checkpointer else {
         return Ok(None);
+    };
+    let Some(saved) = ckpt.read::<CheckpointState>()? else {
+        return Ok(None);
+    };
+    if !resume {
+        return Err(ModelError::Checkpoint {
+            path: ckpt.dir().into(),
+            reason: "a checkpoint exists here; pass --resume to continue it, or remove the folder"
+                .into(),
+        });
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| archnet_data::DataError::io(&path, e))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ModelError::Checkpoint {
-            path,
-            reason: format!("unreadable state: {e}"),
-        })
+    check_compatible(ckpt.dir(), &saved.state, arch, config, fingerprint)?;
+    Ok(Some(saved))
 }
 
 fn check_compatible(
@@ -407,41 +419,6 @@ fn check_compatible(
     let same = |a: &KeyTrainConfig| (a.loss, a.learning_rate, a.batch_size, a.seed);
     if same(&state.config) != same(config) {
         return bad("loss, learning rate, batch size or seed differ from the checkpoint's");
-    }
-    Ok(())
-}
-
-fn write_checkpoint(
-    dir: &Path,
-    key: &ArchNetKey,
-    optim: &ModuleOptimizer,
-    state: &CheckpointState,
-) -> Result<()> {
-    let previous = read_state(dir)?;
-    let model_path = dir.join(&state.model_file);
-    let mut store = BurnpackStore::from_file(&model_path).overwrite(true);
-    key.save_into(&mut store)
-        .map_err(|e| ModelError::Checkpoint {
-            path: model_path.clone(),
-            reason: e.to_string(),
-        })?;
-    let optim_path = dir.join(&state.optimizer_file);
-    optim
-        .save(&optim_path)
-        .map_err(|e| ModelError::Checkpoint {
-            path: optim_path,
-            reason: e.to_string(),
-        })?;
-    // The state file is replaced last and atomically: until then the previous checkpoint is
-    // the valid one, so an interruption at any point leaves a usable checkpoint.
-    let json = serde_json::to_vec_pretty(state).expect("state serialises");
-    archnet_data::fsutil::write_atomic(&dir.join(STATE_FILE), &json, 0o600)?;
-    if let Some(old) = previous {
-        for file in [old.model_file, old.optimizer_file] {
-            if file != state.model_file && file != state.optimizer_file {
-                let _ = std::fs::remove_file(dir.join(file));
-            }
-        }
     }
     Ok(())
 }

@@ -22,17 +22,23 @@ pub const CARD_FILE: &str = "model.json";
 /// What a model folder says about its model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {
+    /// The architecture: kind, input shape, classes.
     pub spec: BaseModelSpec,
+    /// The class names, in label order.
     pub class_names: Vec<String>,
     /// Key id of the encrypted data the model was trained on (`None`: plain data).
     pub key_id: Option<String>,
+    /// How it was trained.
     pub config: ClassifierTrainConfig,
+    /// Validation accuracy after the last epoch, when measured.
     pub validation_accuracy: Option<f64>,
 }
 
 /// A base model with its card.
 pub struct TrainedModel {
+    /// Its card.
     pub card: ModelCard,
+    /// The model.
     pub model: BaseModel,
 }
 
@@ -61,9 +67,9 @@ impl TrainedModel {
             path: card_path.clone(),
             reason: format!("not a model card: {e}"),
         })?;
-        let mut model = BaseModel::init(&card.spec, device).map_err(|reason| ModelError::File {
+        let mut model = BaseModel::init(&card.spec, device).map_err(|e| ModelError::File {
             path: card_path,
-            reason,
+            reason: e.to_string(),
         })?;
         let weights = dir.join(WEIGHTS_FILE);
         model

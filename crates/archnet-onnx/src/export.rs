@@ -37,7 +37,8 @@ pub fn export_model(model: &BaseModel, spec: &BaseModelSpec, info: &ExportInfo) 
     // statistics are shared between clones: the caller's model would be left on that device,
     // unusable. A copy rebuilt from the record shares nothing with `model`.
     let model = BaseModel::init(spec, &device)
-        .map_err(OnnxError::Export)?
+        // It cannot fail for the spec of a model that exists; say so if it ever does.
+        .map_err(|e| OnnxError::Export(format!("rebuilding the model for export: {e}")))?
         .load_record(model.clone().into_record());
     // Two traces with different batch sizes tell the exporter which axis is the batch.
     let sample = Tensor::<4>::zeros([2, c, h, w], &device);

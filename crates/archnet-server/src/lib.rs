@@ -12,6 +12,8 @@
 //! encrypted splits are read with `archnet-data`. A CI test (`tests/dependencies.rs`) keeps
 //! burn's autodiff and training crates out of its dependency tree.
 
+#![warn(missing_docs)]
+
 pub mod db;
 pub mod error;
 pub mod server;

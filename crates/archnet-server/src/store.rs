@@ -68,6 +68,7 @@ impl BlobStore {
             .child(index.to_string())
     }
 
+    /// Stores chunk `index` of upload `upload_id` (replacing a chunk sent before).
     pub async fn put_chunk(&self, upload_id: &str, index: u64, bytes: Bytes) -> Result<()> {
         self.inner
             .put(&self.chunk_path(upload_id, index), PutPayload::from(bytes))
@@ -84,6 +85,7 @@ impl BlobStore {
         Ok(bytes)
     }
 
+    /// Reads chunk `index` of upload `upload_id`.
     pub async fn get_chunk(&self, upload_id: &str, index: u64) -> Result<Bytes> {
         Ok(self
             .inner

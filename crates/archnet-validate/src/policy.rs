@@ -69,6 +69,16 @@ pub struct ModelPolicy {
     pub max_nodes: usize,
 }
 
+impl ModelPolicy {
+    /// The default policy with files of at most `mib` MiB.
+    pub fn with_max_mib(mib: u64) -> ModelPolicy {
+        ModelPolicy {
+            max_bytes: mib << 20,
+            ..ModelPolicy::default()
+        }
+    }
+}
+
 impl Default for ModelPolicy {
     fn default() -> Self {
         ModelPolicy {
@@ -148,6 +158,9 @@ pub fn read_model(path: &std::path::Path, policy: &ModelPolicy) -> Result<Vec<u8
 
 /// Decodes `bytes` and checks them against `policy`; returns the protobuf (for the runner) and a
 /// summary. Never panics, whatever the bytes.
+// Why one function: it is the policy's checklist, one refusal after another, in the order a
+// reviewer reads it; each check is a few lines and the larger ones (`check_connections`,
+// `tensor_dims`) are functions of their own.
 pub fn inspect(bytes: &[u8], policy: &ModelPolicy) -> Result<(pb::ModelProto, ModelSummary)> {
     if bytes.len() as u64 > policy.max_bytes {
         return Err(OnnxError::Refused(format!(

@@ -25,6 +25,25 @@ pub struct ValidationLimits {
     pub threads: usize,
 }
 
+impl ValidationLimits {
+    /// Limits in the units a person gives them: seconds, MiB of intermediate tensors per batch,
+    /// samples per run (at least 1), and threads (all cores when `None`).
+    pub fn from_units(
+        max_seconds: u64,
+        max_memory_mib: u64,
+        batch_size: usize,
+        threads: Option<usize>,
+    ) -> ValidationLimits {
+        ValidationLimits {
+            max_duration: Duration::from_secs(max_seconds),
+            max_activation_bytes: max_memory_mib << 20,
+            batch_size: batch_size.max(1),
+            threads: threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        }
+    }
+}
+
 impl Default for ValidationLimits {
     fn default() -> Self {
         ValidationLimits {

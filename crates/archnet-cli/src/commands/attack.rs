@@ -3,30 +3,17 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use archnet_data::DataSource;
-use archnet_lab::attack::AttackResult;
 use archnet_lab::attack::suite::{
-    self, AttackReport, JudgeSource, KnownPlaintextConfig, KnownPlaintextMethod, Lookalike, Target,
+    self, AttackReport, JudgeSource, KnownPlaintextConfig, Lookalike, Target,
 };
-use archnet_model::{KeyFile, device};
+use archnet_model::KeyFile;
 
 use crate::cli::{AttackTargetArgs, CiphertextOnlyArgs, KnownPlaintextArgs};
 
 fn target(args: &AttackTargetArgs, scratch: &Path) -> anyhow::Result<Target> {
-    let (key, meta, data) = super::key_and_images(&args.key, &args.data)?;
-    let judge = match &args.judge {
-        Some(dir) => JudgeSource::Trained(
-            Box::new(
-                archnet_model::trained::TrainedModel::load(dir, &device())
-                    .with_context(|| format!("loading the judge {}", dir.display()))?,
-            ),
-            dir.clone(),
-        ),
-        None => JudgeSource::Train {
-            epochs: args.judge_epochs,
-        },
-    };
+    let (key, meta, data) = KeyFile::load_with_images(&args.key, &super::data::source(&args.data))?;
+    let judge = JudgeSource::saved_or_trained(args.judge.clone(), args.judge_epochs);
     let t = Target::new(key, meta, data, args.victims, args.noise, judge, scratch)?;
     if let Some(j) = t.judge_training {
         println!("{j}");
@@ -34,27 +21,17 @@ fn target(args: &AttackTargetArgs, scratch: &Path) -> anyhow::Result<Target> {
     Ok(t)
 }
 
-/// Each attack's line as it finishes.
-fn print_result(r: &AttackResult) {
-    println!("{r}");
-}
-
 /// `archnet attack known-plaintext`
 pub fn known_plaintext(args: &KnownPlaintextArgs) -> anyhow::Result<()> {
-    let methods = args
-        .methods
-        .iter()
-        .map(|m| m.parse())
-        .collect::<Result<Vec<KnownPlaintextMethod>, _>>()?;
-    let scratch = tempfile::tempdir()?;
-    let t = target(&args.target, scratch.path())?;
     let config = KnownPlaintextConfig {
         pairs: args.pairs.clone(),
-        methods,
+        methods: args.methods.clone(),
         lambda: args.lambda,
         inverter_steps: args.inverter_steps,
     };
-    let report = suite::known_plaintext(&t, &config, &mut print_result)?;
+    let scratch = tempfile::tempdir()?;
+    let t = target(&args.target, scratch.path())?;
+    let report = suite::known_plaintext(&t, &config, &mut |r| println!("{r}"))?;
     finish(&t, &args.target, &report)
 }
 
@@ -62,23 +39,15 @@ pub fn known_plaintext(args: &KnownPlaintextArgs) -> anyhow::Result<()> {
 pub fn ciphertext_only(args: &CiphertextOnlyArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     let t = target(&args.target, scratch.path())?;
-    let own = match (&args.lookalike, &args.public_data) {
+    let lookalike = match (&args.lookalike, &args.public_data) {
         (Some(path), Some(public)) => {
-            let (key, meta) = KeyFile::load(path, &device())
-                .with_context(|| format!("loading the look-alike key {}", path.display()))?;
             let mut source = DataSource::new(public, args.public_split);
             source.limit = Some(args.public_limit);
-            Some((key, meta, path, source.load()?))
+            Some(Lookalike::load(path, &source)?)
         }
         _ => None,
     };
-    let lookalike = own.as_ref().map(|(key, meta, path, public)| Lookalike {
-        key,
-        meta,
-        path,
-        public,
-    });
-    let report = suite::ciphertext_only(&t, lookalike, &mut print_result)?;
+    let report = suite::ciphertext_only(&t, lookalike.as_ref(), &mut |r| println!("{r}"))?;
     finish(&t, &args.target, &report)
 }
 

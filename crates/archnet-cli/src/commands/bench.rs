@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use archnet_market::bench::{self, BenchOptions};
-use archnet_market::db::fresh_postgres_database;
 
 use super::market::block_on;
-use crate::market_cli::{BenchMarketArgs, BenchWorkloadArgs};
+use crate::cli::{BenchMarketArgs, BenchWorkloadArgs};
 
 /// `archnet bench workload NAME`: one JSON line with samples/s, peak RSS and threads.
 pub fn workload(args: &BenchWorkloadArgs) -> anyhow::Result<()> {
@@ -30,28 +29,19 @@ pub fn market(args: &BenchMarketArgs) -> anyhow::Result<()> {
         heartbeats: args.heartbeats,
         max_duration: Duration::from_secs(args.max_seconds),
     };
-    println!(
-        "{} simulated nodes, {} tiny tasks, {} heartbeats per lease, one server on 127.0.0.1",
-        options.nodes, options.tasks, options.heartbeats
-    );
-    let mut reports = vec![block_on(bench::run(None, &options))??];
-    println!("\n{}", reports[0]);
-    if let Some(server) = &args.postgres {
-        let report = block_on(async {
-            let url = fresh_postgres_database(server, "archnet_bench").await?;
-            bench::run(Some(url), &options).await
-        })??;
-        println!("\n{report}");
-        reports.push(report);
-    }
+    println!("{options}");
+    let mut print = |r: &bench::BenchReport| println!("\n{r}");
+    let reports = block_on(bench::run_backends(
+        args.postgres.as_deref(),
+        &options,
+        &mut print,
+    ))??;
     let problems: Vec<&String> = reports.iter().flat_map(|r| &r.problems).collect();
-    if !problems.is_empty() {
-        anyhow::bail!(
-            "the run broke {} invariant(s): {:?}",
-            problems.len(),
-            problems
-        );
-    }
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the run broke {} invariant(s): {problems:?}",
+        problems.len()
+    );
     println!(
         "checks: no task leased twice at once, none lost, one payment per completed task, ledger balanced"
     );

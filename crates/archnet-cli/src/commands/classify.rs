@@ -1,7 +1,6 @@
 //! `archnet train` and `archnet evaluate`: base models on plain or encrypted data.
 
 use archnet_data::samples::EvaluationTable;
-use archnet_model::classify::ClassifierTrainConfig;
 use archnet_model::trainjob::{self, TrainEvent, TrainJob};
 
 use crate::cli::{EvaluateArgs, TrainArgs};
@@ -13,13 +12,7 @@ pub fn train(args: &TrainArgs) -> anyhow::Result<()> {
         model: args.model.clone(),
         data: args.data.clone(),
         limit: args.limit,
-        config: ClassifierTrainConfig {
-            learning_rate: args.recipe.lr,
-            batch_size: args.recipe.batch_size.max(1),
-            epochs: args.recipe.epochs,
-            seed: args.seed,
-            patience: args.patience,
-        },
+        config: args.recipe.config(args.seed, args.patience),
         out: args.out.clone(),
         resume: args.resume,
     };

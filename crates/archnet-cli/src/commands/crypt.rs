@@ -37,10 +37,8 @@ pub fn encrypt(args: &EncryptArgs) -> anyhow::Result<EncryptReport> {
 
 /// `archnet decrypt`
 pub fn decrypt(args: &DecryptArgs) -> anyhow::Result<DecryptReport> {
-    let reference = args
-        .reference
-        .as_ref()
-        .map(|path| DataSource::new(path, args.reference_split));
+    let split = args.reference_split;
+    let reference = args.reference.as_ref().map(|p| DataSource::new(p, split));
     let options = DecryptOptions {
         splits: args.splits.clone(),
         limit: args.limit,

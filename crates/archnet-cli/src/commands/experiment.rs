@@ -8,20 +8,18 @@ use crate::cli::{PrivacyUtilityArgs, Table1Args};
 
 /// `archnet experiment table1`
 pub fn table1(args: &Table1Args) -> anyhow::Result<()> {
-    let settings = Table1Settings::for_budget(&args.dataset, args.budget, args.seeds)?;
-    let work = args
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| format!("work/table1-{}-{}", args.dataset, args.budget).into());
+    let common = &args.common;
+    let settings = Table1Settings::for_budget(&common.dataset, args.budget, args.seeds)?;
+    let work = (common.work_dir.clone()).unwrap_or_else(|| settings.default_work_dir());
     let result = run_table1(
         &settings,
-        &args.data_root,
+        &common.data_root,
         &work,
         args.key.as_deref(),
         &mut |line| eprintln!("{line}"),
     )?;
-    let command = command_line();
-    let written = write_table1(&result, &args.out, &command)?;
+    let command = archnet_lab::outputs::invocation();
+    let written = write_table1(&result, &common.out, &command)?;
     print!("{}", result.to_markdown(&command));
     println!("\n{}", Written(&written));
     Ok(())
@@ -39,26 +37,16 @@ pub fn privacy_utility(args: &PrivacyUtilityArgs) -> anyhow::Result<()> {
         key_epochs: args.key_epochs,
         inverter_steps: args.inverter_steps,
         code_channels: args.code_channels,
-        ..CurveConfig::full(&args.dataset)
+        ..CurveConfig::full(&args.common.dataset)
     };
-    let work = args
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| format!("work/privacy-utility-{}", args.dataset).into());
-    let report = run_curve(&config, &args.data_root, &work, &mut |line| {
+    let common = &args.common;
+    let work = (common.work_dir.clone()).unwrap_or_else(|| config.default_work_dir());
+    let report = run_curve(&config, &common.data_root, &work, &mut |line| {
         eprintln!("{line}")
     })?;
-    let command = command_line();
-    let written = write_curve(&report, &args.out, &command)?;
+    let command = archnet_lab::outputs::invocation();
+    let written = write_curve(&report, &common.out, &command)?;
     print!("{}", report.to_markdown(&command));
     println!("\n{}", Written(&written));
     Ok(())
-}
-
-/// The command as typed, so the results say how to make them again.
-fn command_line() -> String {
-    std::iter::once("archnet".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ")
 }

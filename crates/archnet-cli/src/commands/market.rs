@@ -10,9 +10,9 @@ use archnet_market::client::Client;
 use archnet_market::node::{self, NodeOptions, Trainer};
 use archnet_market::publisher::{self, AuditGate, PublishEvent, PublishOptions, Published};
 use archnet_market::server::{self, ServerConfig};
-use archnet_market::types::{CreateAccountRequest, Requirements, Role, TaskInfo, TaskTable};
+use archnet_market::types::{CreateAccountRequest, Requirements, TaskInfo, TaskTable};
 
-use crate::market_cli::{
+use crate::cli::{
     ConnectArgs, CreateAccountArgs, FetchModelArgs, LedgerArgs, NodeArgs, PublishArgs, ServeArgs,
     StatusArgs,
 };
@@ -38,47 +38,24 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = ServerConfig::layered(args.config.as_deref(), args)?;
-    block_on(server::run(config, |address, state| {
-        tracing::info!(
-            %address,
-            database = state.db.backend().as_str(),
-            store = state.store.describe(),
-            "archnet server listening"
-        );
-        // Printed for scripts and tests that start the server on port 0.
-        println!("listening on http://{address}");
+    // The address is printed for scripts and tests that start the server on port 0.
+    block_on(server::run(config, |address| {
+        println!("listening on http://{address}")
     }))??;
-    tracing::info!("archnet server stopped");
     Ok(())
 }
 
 /// `archnet admin create-account`
 pub fn create_account(args: &CreateAccountArgs) -> anyhow::Result<()> {
-    let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
-    let store = match (&args.database, &args.data_dir) {
-        (Some(url), data_dir) => AccountStore::Database {
-            url: url.clone(),
-            data_dir: data_dir.clone(),
-        },
-        (None, Some(dir)) => AccountStore::data_dir(dir.clone()),
-        (None, None) => AccountStore::Server {
-            url: args.server.clone().unwrap_or_else(|| "http://127.0.0.1:8750".into()),
-            token: args.token.clone().context(
-                "give --data-dir or --database to write the database directly, or --token with an admin token",
-            )?,
-        },
-    };
+    let (database, data_dir) = (args.database.clone(), args.data_dir.clone());
+    let store =
+        AccountStore::from_flags(database, data_dir, args.server.clone(), args.token.clone())?;
     let request = CreateAccountRequest {
         name: args.name.clone(),
-        role,
+        role: args.role,
         credit: args.credit,
     };
-    let created = block_on(admin::create_account(&store, &request))??;
-    println!(
-        "created {} account `{}` ({}) with {} credits",
-        created.account.role, created.account.name, created.account.id, created.account.balance
-    );
-    println!("token (shown once, store it now): {}", created.token);
+    println!("{}", block_on(admin::create_account(&store, &request))??);
     Ok(())
 }
 
@@ -89,12 +66,7 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
         data: args.data.clone(),
         limit: args.limit,
         work_dir: args.work_dir.clone(),
-        name: args.name.clone().unwrap_or_else(|| {
-            args.data
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "dataset".into())
-        }),
+        name: (args.name.clone()).unwrap_or_else(|| publisher::default_task_name(&args.data)),
         fee: args.fee,
         min_accuracy: args.min_accuracy,
         deadline_s: args.deadline.map(|d| d.as_secs()),
@@ -116,15 +88,12 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
         },
     };
     let client = client(&args.connect)?;
-    let mut printer = PublishPrinter::new(args.accept_leakage);
+    let mut printer = PublishPrinter::new();
     let published = publisher::publish(&client, &options, &mut |e| printer.event(e));
     printer.finish();
     let task = match published? {
         Published::Opened(task) => *task,
-        Published::Refused(audit) => {
-            let picture = args.work_dir.join(publisher::AUDIT_PICTURE);
-            return Err(super::audit::refused(&audit, &picture));
-        }
+        Published::Refused(refusal) => anyhow::bail!("{refusal}"),
     };
     println!("{}", publisher::Opened(&task, &args.work_dir));
     Ok(task)
@@ -133,15 +102,13 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
 /// Shows a publish as it goes: the audit's stages on a spinner, the encryption and the upload
 /// on bars, the audit and t1 as lines.
 pub struct PublishPrinter {
-    accept_leakage: bool,
     spinner: indicatif::ProgressBar,
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl PublishPrinter {
-    pub fn new(accept_leakage: bool) -> Self {
+    pub fn new() -> Self {
         PublishPrinter {
-            accept_leakage,
             spinner: crate::progress::spinner("audit"),
             bar: None,
         }
@@ -159,29 +126,15 @@ impl PublishPrinter {
                     })
                     .inc(n as u64)
             }
-            PublishEvent::Audited(audit) => {
+            PublishEvent::Uploaded(n) => self.bar.iter().for_each(|b| b.inc(n)),
+            line => {
                 self.spinner.finish_and_clear();
-                super::audit::show_publish_audit(audit, self.accept_leakage);
-            }
-            PublishEvent::Prepared { t1_ms, work_dir } => {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
-                println!(
-                    "encrypted locally into {} (t1 = key training + encryption = {:.1} s); the key stays here",
-                    work_dir.display(),
-                    t1_ms as f64 / 1000.0
-                );
-                self.bar = Some(
-                    indicatif::ProgressBar::new(0).with_style(
-                        indicatif::ProgressStyle::with_template("upload {bytes} {bytes_per_sec}")
-                            .expect("valid template"),
-                    ),
-                );
-            }
-            PublishEvent::Uploaded(n) => {
-                if let Some(b) = &self.bar {
-                    b.inc(n)
+                println!("{line}");
+                if let PublishEvent::Prepared { .. } = line {
+                    self.bar = Some(crate::progress::bytes_bar("upload"));
                 }
             }
         }
@@ -212,39 +165,25 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
 /// `archnet fetch-model TASK --out FILE`
 pub fn fetch_model(args: &FetchModelArgs) -> anyhow::Result<()> {
     let client = client(&args.connect)?;
-    let (bytes, task) = block_on(publisher::fetch_model(&client, &args.task, &args.out))??;
-    let delivered = publisher::Delivered {
-        out: &args.out,
-        bytes,
-        task: &task,
-    };
-    println!("{delivered}");
+    println!(
+        "{}",
+        block_on(publisher::fetch_model(&client, &args.task, &args.out))??
+    );
     Ok(())
 }
 
 /// `archnet node`
 pub fn node(args: &NodeArgs) -> anyhow::Result<()> {
-    let mut capabilities = node::detect_capabilities();
-    if let Some(c) = args.cores {
-        capabilities.cores = c;
-    }
-    if let Some(m) = args.memory_mb {
-        capabilities.memory_mb = m;
-    }
-    capabilities.backends.extend(args.backend.iter().cloned());
     let trainer = match &args.trainer {
         Some(cmd) => Trainer::External(cmd.clone()),
         None => Trainer::Builtin {
             model: args.model.clone(),
-            epochs: args.recipe.epochs,
-            batch_size: args.recipe.batch_size.max(1),
-            learning_rate: args.recipe.lr,
-            seed: 0,
+            config: args.recipe.config(0, None),
         },
     };
     let options = NodeOptions {
         work_dir: args.work_dir.clone(),
-        capabilities,
+        capabilities: node::capabilities(args.cores, args.memory_mb, &args.backend),
         trainer,
         once: args.once,
         poll: std::time::Duration::from_secs(1),
@@ -265,13 +204,7 @@ pub fn node(args: &NodeArgs) -> anyhow::Result<()> {
 
 /// `archnet balance`
 pub fn balance(args: &ConnectArgs) -> anyhow::Result<()> {
-    let client = client(args)?;
-    let (me, balance) =
-        block_on(async { anyhow::Ok((client.me().await?, client.balance().await?)) })??;
-    println!(
-        "{} `{}` ({}): {} credits",
-        me.role, me.name, me.id, balance.balance
-    );
+    println!("{}", block_on(client(args)?.me())??);
     Ok(())
 }
 

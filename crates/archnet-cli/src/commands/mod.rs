@@ -53,18 +53,3 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(&args),
     }
 }
-
-/// Loads a key and the plain images it is to encrypt, refusing images of another shape.
-pub(crate) fn key_and_images(
-    key: &std::path::Path,
-    data: &crate::cli::DataArgs,
-) -> anyhow::Result<(
-    archnet_model::ArchNetKey,
-    archnet_model::KeyMetadata,
-    archnet_data::ImageDataset,
-)> {
-    Ok(archnet_model::KeyFile::load_with_images(
-        key,
-        &data::source(data),
-    )?)
-}

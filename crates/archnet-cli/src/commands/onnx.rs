@@ -1,6 +1,6 @@
 //! `archnet export`, `archnet validate` and `archnet predict`: the ONNX hand-off.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use archnet_data::samples::Samples;
@@ -18,21 +18,10 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn policy_and_limits(args: &OnnxLimitArgs) -> (ModelPolicy, ValidationLimits) {
-    (
-        ModelPolicy {
-            max_bytes: args.max_model_mib << 20,
-            ..ModelPolicy::default()
-        },
-        ValidationLimits {
-            max_duration: Duration::from_secs(args.max_seconds),
-            max_activation_bytes: args.max_memory_mib << 20,
-            batch_size: args.batch_size.max(1),
-            threads: args
-                .threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        },
-    )
+fn policy_and_limits(a: &OnnxLimitArgs) -> (ModelPolicy, ValidationLimits) {
+    let limits =
+        ValidationLimits::from_units(a.max_seconds, a.max_memory_mib, a.batch_size, a.threads);
+    (ModelPolicy::with_max_mib(a.max_model_mib), limits)
 }
 
 /// `archnet validate`

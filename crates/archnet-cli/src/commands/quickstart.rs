@@ -19,9 +19,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     let mut publish: Option<PublishPrinter> = None;
     quickstart::run(&options, &mut |scene| match scene {
         Scene::Key(e) => key.event(e),
-        Scene::Publish(e) => publish
-            .get_or_insert_with(|| PublishPrinter::new(true))
-            .event(e),
+        Scene::Publish(e) => publish.get_or_insert_with(PublishPrinter::new).event(e),
         Scene::Opened(..) => {
             if let Some(p) = publish.take() {
                 p.finish();

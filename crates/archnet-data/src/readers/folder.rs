@@ -127,6 +127,9 @@ fn interleave_classes(entries: Vec<Entry>) -> Vec<Entry> {
     out
 }
 
+// Why one function: the layout rules (splits, class folders, all labelled or none, one size and
+// colour mode) are checked in one pass over the entries, and each refusal names the file that
+// breaks them.
 fn build_dataset(root: &Path, mut entries: Vec<Entry>, split: Split) -> Result<ImageDataset> {
     if entries.is_empty() {
         return Err(DataError::Empty {

@@ -34,6 +34,7 @@ pub struct AuditConfig {
     pub ridge_lambda: f64,
     /// Epochs and image count of the judge's training.
     pub judge_epochs: usize,
+    /// See `judge_epochs`.
     pub judge_images: usize,
 }
 
@@ -234,6 +235,8 @@ impl std::fmt::Display for KeyAudit {
 /// Runs the bounded audit of `key` on `data` (plain, labelled where possible). Victims are the
 /// last `config.victims` images, the attacker's pairs the first ones; the judge trains on all
 /// but the victims, with checkpoints under `scratch`. `on_stage` hears what runs next.
+// Why one function: the audit is one bounded protocol (victims, pairs, then each attack on the same
+// victims, then the verdict); the attacks are functions of their own.
 pub fn run_audit(
     key: &ArchNetKey,
     arch: &KeyArchitecture,
@@ -246,9 +249,11 @@ pub fn run_audit(
     let started = Instant::now();
     let n = data.len();
     if n < 4 {
-        return Err(ModelError::Config(format!(
-            "the audit needs at least 4 images, the data has {n}"
-        )));
+        return Err(ModelError::TooFewImages {
+            what: "the audit",
+            needed: 4,
+            found: n,
+        });
     }
     // Small datasets: at most half the images are victims, the pairs come from the rest.
     let victims_n = config.victims.min(n / 2).max(1);

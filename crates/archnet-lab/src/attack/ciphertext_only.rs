@@ -40,7 +40,9 @@ pub fn stretch_contrast(images: &mut [f32], len: usize) {
 /// One probe: which ciphertext channel, and whether its values are negated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelProbe {
+    /// The ciphertext channel read as the image.
     pub channel: usize,
+    /// Whether its values are read negated (bright as dark).
     pub inverted: bool,
 }
 

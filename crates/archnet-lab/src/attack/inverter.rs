@@ -67,8 +67,11 @@ pub fn attack_plan(arch: &KeyArchitecture) -> Vec<LayerSpec> {
 pub struct InverterConfig {
     /// Optimiser steps (a compute budget that does not depend on N).
     pub steps: usize,
+    /// Pairs per step.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Seed of the initialisation and the batches.
     pub seed: u64,
 }
 
@@ -105,9 +108,10 @@ impl Inverter {
         let cipher_len: usize = arch.cipher_shape.iter().product();
         let plain_len: usize = arch.plain_shape.iter().product();
         if n == 0 || ciphers.len() != n * cipher_len || plains.len() != n * plain_len {
-            return Err(ModelError::Config(
-                "inverter: pair counts or shapes do not match the key's architecture".into(),
-            ));
+            return Err(ModelError::Fit {
+                attack: "inverter",
+                reason: "pair counts or shapes do not match the key's architecture".into(),
+            });
         }
         let channel_stats = channel_stats(arch.cipher_shape, ciphers);
         let device = archnet_model::device().autodiff();

@@ -27,8 +27,11 @@ use archnet_model::error::{ModelError, Result};
 pub struct LearnedMapConfig {
     /// Optimiser steps; each step draws `per_class` ciphertexts of every class from both keys.
     pub steps: usize,
+    /// See `steps`.
     pub per_class: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Seed of the initialisation and the draws.
     pub seed: u64,
 }
 
@@ -128,9 +131,10 @@ impl LearnedMap {
             || victim.len() != victim_labels.len() * len
             || own.len() != own_labels.len() * len
         {
-            return Err(ModelError::Config(
-                "learned map: ciphertext and label counts do not match".into(),
-            ));
+            return Err(ModelError::Fit {
+                attack: "learned map",
+                reason: "ciphertext and label counts do not match".into(),
+            });
         }
         let a = by_class(len, victim, victim_labels, classes);
         let b = by_class(len, own, own_labels, classes);
@@ -138,9 +142,10 @@ impl LearnedMap {
             .filter(|&k| !a[k].is_empty() && !b[k].is_empty())
             .collect();
         if shared.is_empty() {
-            return Err(ModelError::Config(
-                "learned map: no class has ciphertexts under both keys".into(),
-            ));
+            return Err(ModelError::Fit {
+                attack: "learned map",
+                reason: "no class has ciphertexts under both keys".into(),
+            });
         }
         let median = median_distance(len, own);
         let widths = [0.5 * median, median, 2.0 * median];

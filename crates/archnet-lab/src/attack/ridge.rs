@@ -20,7 +20,10 @@ impl RidgeInverse {
     /// [0, 1]). `lambda` is relative to the mean squared norm of a centred ciphertext.
     pub fn fit(ciphers: &[f32], plains: &[f32], n: usize, lambda: f64) -> Result<RidgeInverse> {
         if n == 0 || !ciphers.len().is_multiple_of(n) || !plains.len().is_multiple_of(n) {
-            return Err(ModelError::Config("ridge: inconsistent pair counts".into()));
+            return Err(ModelError::Fit {
+                attack: "ridge",
+                reason: "inconsistent pair counts".into(),
+            });
         }
         let (cipher_len, plain_len) = (ciphers.len() / n, plains.len() / n);
         let mean = |v: &[f32], len: usize| -> Vec<f64> {
@@ -109,9 +112,10 @@ fn cholesky_solve(a: &[f64], n: usize, b: &[f64], k: usize) -> Result<Vec<f64>> 
             let s = a[i * n + j] - (0..j).map(|p| l[i * n + p] * l[j * n + p]).sum::<f64>();
             if i == j {
                 if s <= 0.0 {
-                    return Err(ModelError::Config(
-                        "ridge: the system is not positive definite".into(),
-                    ));
+                    return Err(ModelError::Fit {
+                        attack: "ridge",
+                        reason: "the system is not positive definite".into(),
+                    });
                 }
                 l[i * n + i] = s.sqrt();
             } else {

@@ -6,11 +6,11 @@
 //! (pairs, the judge's training set, the mean image). Every attack is scored with the instance
 //! metrics of [`super::instance`] against the class-mean baseline.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
 
-use archnet_data::ImageDataset;
+use archnet_data::{DataSource, ImageDataset};
 
 use super::audit::{best_channel_probe, mean_image_guess, sort_strongest_first, victims_of};
 use super::ciphertext_only::{
@@ -24,7 +24,7 @@ use super::{
 use archnet_model::error::{ModelError, Result};
 use archnet_model::metrics::QualityMeans;
 use archnet_model::trained::TrainedModel;
-use archnet_model::{ArchNetKey, KeyMetadata};
+use archnet_model::{ArchNetKey, KeyFile, KeyMetadata, device};
 
 /// Seeds of the noise added to the pairs' and the victims' ciphertexts (randomised encryption).
 const PAIR_NOISE_SEED: u64 = 1;
@@ -34,29 +34,47 @@ pub const RIDGE_MAX_PAIRS: usize = 4_000;
 
 /// Where the judge (a plain-image classifier) comes from.
 pub enum JudgeSource {
-    /// A model trained on plain images of the data's shape (`archnet train` on plain data).
-    Trained(Box<TrainedModel>, std::path::PathBuf),
+    /// The folder of a model trained on plain images of the data's shape (`archnet train` on
+    /// plain data).
+    Saved(PathBuf),
     /// A cnn trained for this many epochs on the non-victim images (none without labels).
-    Train { epochs: usize },
+    Train {
+        /// Passes over the non-victim images.
+        epochs: usize,
+    },
+}
+
+impl JudgeSource {
+    /// The model folder `saved` when given, else a cnn trained for `epochs` epochs.
+    pub fn saved_or_trained(saved: Option<PathBuf>, epochs: usize) -> JudgeSource {
+        saved.map_or(JudgeSource::Train { epochs }, JudgeSource::Saved)
+    }
 }
 
 /// How a judge was trained for this run, to say so.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JudgeTraining {
+    /// Passes over the images.
     pub epochs: usize,
+    /// Images it was trained on (the non-victim ones).
     pub images: usize,
+    /// Wall seconds of its training.
     pub seconds: f64,
 }
 
 /// What every attack protocol sets up: the key, the data, the victims and the judge.
 pub struct Target {
+    /// The key under attack (it only makes the pairs and the victims' ciphertexts).
     pub key: ArchNetKey,
+    /// Its metadata.
     pub meta: KeyMetadata,
+    /// The plain images: pairs and judge first, victims last.
     pub data: ImageDataset,
     /// The victims, their ciphertexts noised by `noise` when it is above 0.
     pub victims: Victims,
     /// Randomised encryption under test: noise × the ciphertexts' std added afresh.
     pub noise: f32,
+    /// The plain-image classifier that says whether reconstructions are recognisable (none for unlabelled data).
     pub judge: Option<Judge>,
     /// The judge's accuracy on the true victim images.
     pub judge_accuracy: Option<f64>,
@@ -92,8 +110,9 @@ impl Target {
         let mut target_victims = victims_of(&key, &data, &victim_idx, &known);
         add_noise(&mut target_victims.ciphers, noise, VICTIM_NOISE_SEED);
         let (judge, judge_training) = match judge {
-            JudgeSource::Trained(trained, path) => {
-                (Some(judge_from(*trained, &path, data.shape)?), None)
+            JudgeSource::Saved(path) => {
+                let trained = TrainedModel::load(&path, &device())?;
+                (Some(judge_from(trained, &path, data.shape)?), None)
             }
             JudgeSource::Train { .. } if data.labels.is_none() => (None, None),
             JudgeSource::Train { epochs } => {
@@ -178,6 +197,7 @@ impl FromStr for KnownPlaintextMethod {
 pub struct KnownPlaintextConfig {
     /// Known pairs: the data's first N images, for each N.
     pub pairs: Vec<usize>,
+    /// The inverters to fit for each N.
     pub methods: Vec<KnownPlaintextMethod>,
     /// Ridge strength, relative to the mean squared norm of a ciphertext.
     pub lambda: f64,
@@ -188,7 +208,9 @@ pub struct KnownPlaintextConfig {
 /// Which protocol made a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttackKind {
+    /// Inverses of E1 fitted on known (image, ciphertext) pairs.
     KnownPlaintext,
+    /// Probes, a look-alike key and linkability, from ciphertexts alone.
     CiphertextOnly,
 }
 
@@ -213,6 +235,7 @@ pub struct SameKeyLinkability {
 /// What the look-alike key recovered beyond its attack rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LookalikeSummary {
+    /// The look-alike key's id.
     pub key_id: String,
     /// The look-alike key's cycle error (E1 ∘ D1) on victim ciphertexts as they are.
     pub cycle_error_as_is: f64,
@@ -224,6 +247,7 @@ pub struct LookalikeSummary {
     pub link_by_probes: f64,
     /// The channels the probes chose (attacked key's, look-alike's, inverted).
     pub link_channels: (usize, usize, bool),
+    /// True-positive rate of the cross-key link at a 1% false-positive rate.
     pub link_tpr_at_1pct_fpr: f64,
     /// … and through the aligned decoder.
     pub link_by_decoder: f64,
@@ -231,6 +255,7 @@ pub struct LookalikeSummary {
 
 /// One protocol's outcome.
 pub struct AttackReport {
+    /// Which protocol ran.
     pub kind: AttackKind,
     /// Strongest first for ciphertext-only; in run order for known-plaintext.
     pub results: Vec<AttackResult>,
@@ -427,13 +452,29 @@ pub fn known_plaintext(
 }
 
 /// The attacker's own key and public images, for the look-alike attack.
-pub struct Lookalike<'a> {
-    pub key: &'a ArchNetKey,
-    pub meta: &'a KeyMetadata,
+pub struct Lookalike {
+    /// The attacker's key.
+    pub key: ArchNetKey,
+    /// Its metadata.
+    pub meta: KeyMetadata,
     /// Where the key was read from, for errors.
-    pub path: &'a Path,
+    pub path: PathBuf,
     /// What the attacker encrypts with its own key.
-    pub public: &'a ImageDataset,
+    pub public: ImageDataset,
+}
+
+impl Lookalike {
+    /// Reads the attacker's key at `path` (of the attacked key's preset, trained on public data)
+    /// and the public images it learns its channel statistics on.
+    pub fn load(path: &Path, public: &DataSource) -> Result<Lookalike> {
+        let (key, meta) = KeyFile::load(path, &device())?;
+        Ok(Lookalike {
+            key,
+            meta,
+            path: path.to_path_buf(),
+            public: public.load()?,
+        })
+    }
 }
 
 /// Ciphertext only: the best channel probe, linkability under the key, and with `lookalike` the
@@ -441,7 +482,7 @@ pub struct Lookalike<'a> {
 /// also inverted) and linking them across keys.
 pub fn ciphertext_only(
     t: &Target,
-    lookalike: Option<Lookalike<'_>>,
+    lookalike: Option<&Lookalike>,
     on_result: &mut dyn FnMut(&AttackResult),
 ) -> Result<AttackReport> {
     let arch = &t.meta.architecture;
@@ -462,7 +503,7 @@ pub fn ciphertext_only(
         tpr_at_1pct_fpr: tpr_at_fpr(cipher_len, &t.victims.ciphers, &again, 0.01),
     };
     let lookalike = match lookalike {
-        Some(own) => Some(lookalike_attack(t, &own, &mut results, on_result)?),
+        Some(own) => Some(lookalike_attack(t, own, &mut results, on_result)?),
         None => None,
     };
     sort_strongest_first(&mut results);
@@ -480,9 +521,11 @@ pub fn ciphertext_only(
 }
 
 /// The look-alike key's attacks, appended to `results`.
+// Why one function: the look-alike protocol is one chain (check the keys, align channels, decode
+// the victims three ways, link across keys) over the same ciphertexts.
 fn lookalike_attack(
     t: &Target,
-    own: &Lookalike<'_>,
+    own: &Lookalike,
     results: &mut Vec<AttackResult>,
     on_result: &mut dyn FnMut(&AttackResult),
 ) -> Result<LookalikeSummary> {
@@ -508,19 +551,21 @@ fn lookalike_attack(
         ));
     }
     if own.public.shape != t.data.shape {
-        return Err(ModelError::Config(
-            "the public data must have the victims' image shape".into(),
-        ));
+        return Err(ModelError::Shape {
+            expected: t.data.shape,
+            found: own.public.shape,
+            reason: "the public data must have the victims' image shape".into(),
+        });
     }
     let cipher_len: usize = arch.cipher_shape.iter().product();
     let started = Instant::now();
     let all: Vec<usize> = (0..own.public.len()).collect();
-    let own_ciphers = encrypt_images(own.key, own.public, &all, 64);
+    let own_ciphers = encrypt_images(&own.key, &own.public, &all, 64);
     let statistics = ChannelAlignment::fit(arch.cipher_shape, &t.victims.ciphers, &own_ciphers);
     // The attacker picks the assignment of channels without labels: by the look-alike key's
     // cycle error on a few victim ciphertexts, starting from the statistics and from "as is".
     let sample = &t.victims.ciphers[..cipher_len * t.victims.len().min(32)];
-    let mut cost = |c: &[f32]| cycle_cost(own.key, arch.cipher_shape, c);
+    let mut cost = |c: &[f32]| cycle_cost(&own.key, arch.cipher_shape, c);
     let by_statistics = statistics.apply(&t.victims.ciphers);
     let (searched, searched_cost) = [statistics.in_place(), statistics]
         .into_iter()
@@ -530,7 +575,7 @@ fn lookalike_attack(
     let aligned = searched.apply(&t.victims.ciphers);
     // The attacker stretches each decoded image's contrast, as for the channel probes.
     let decode = |c: &[f32]| -> Vec<f32> {
-        let mut images = decrypt_images(own.key, arch.cipher_shape, c, 64);
+        let mut images = decrypt_images(&own.key, arch.cipher_shape, c, 64);
         stretch_contrast(&mut images, t.data.image_len());
         images
     };
@@ -552,7 +597,7 @@ fn lookalike_attack(
     // Linkability across keys: the same images under the attacked key and the look-alike key,
     // matched from the ciphertexts alone (channel probes), and through the aligned decoder as a
     // second try.
-    let theirs = encrypt_images(own.key, &t.data, &t.victim_idx, 64);
+    let theirs = encrypt_images(&own.key, &t.data, &t.victim_idx, 64);
     let link = link_across_keys(arch.cipher_shape, t.data.shape, &t.victims.ciphers, &theirs);
     Ok(LookalikeSummary {
         key_id: own.meta.key_id.clone(),

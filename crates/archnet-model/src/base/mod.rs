@@ -11,6 +11,8 @@ pub use cnn::Cnn;
 pub use resnet::{ResNet, ResNetDepth};
 
 use burn::prelude::*;
+
+use crate::error::ModelError;
 use serde::{Deserialize, Serialize};
 
 /// Which base model, for what input and how many classes.
@@ -37,24 +39,30 @@ pub const BASE_MODELS: [&str; 6] = [
 /// A base model of any kind.
 #[derive(Module, Debug)]
 pub enum BaseModel {
+    /// The paper's small convolutional network.
     Cnn(Cnn),
+    /// A ResNet of any depth.
     ResNet(ResNet),
 }
 
 impl BaseModel {
     /// Builds a freshly initialised model for `spec`.
-    pub fn init(spec: &BaseModelSpec, device: &Device) -> Result<Self, String> {
+    pub fn init(spec: &BaseModelSpec, device: &Device) -> Result<Self, ModelError> {
+        let refuse = |reason: String| ModelError::BaseModel {
+            kind: spec.kind.clone(),
+            reason,
+        };
         if spec.classes < 2 {
-            return Err(format!(
+            return Err(refuse(format!(
                 "a classifier needs at least 2 classes, got {}",
                 spec.classes
-            ));
+            )));
         }
         if spec.input_shape.contains(&0) {
-            return Err(format!(
+            return Err(refuse(format!(
                 "input shape {:?} has a zero dimension",
                 spec.input_shape
-            ));
+            )));
         }
         match spec.kind.as_str() {
             "cnn" => Ok(BaseModel::Cnn(Cnn::init(
@@ -64,10 +72,10 @@ impl BaseModel {
             ))),
             other => {
                 let depth = ResNetDepth::from_name(other).ok_or_else(|| {
-                    format!(
+                    refuse(format!(
                         "unknown base model `{other}` (known: {})",
                         BASE_MODELS.join(", ")
-                    )
+                    ))
                 })?;
                 Ok(BaseModel::ResNet(ResNet::init(
                     depth,
@@ -140,7 +148,10 @@ mod tests {
             input_shape: [1, 2, 2],
             classes: 10,
         };
-        let err = BaseModel::init(&spec, &crate::device()).err().unwrap();
+        let err = BaseModel::init(&spec, &crate::device())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("unknown base model `vgg`"), "{err}");
     }
 }

@@ -15,10 +15,15 @@ use burn::tensor::activation::relu;
 /// The standard ResNet depths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResNetDepth {
+    /// ResNet-18 (basic blocks).
     R18,
+    /// ResNet-34 (basic blocks).
     R34,
+    /// ResNet-50 (bottleneck blocks).
     R50,
+    /// ResNet-101 (bottleneck blocks).
     R101,
+    /// ResNet-152 (bottleneck blocks).
     R152,
 }
 

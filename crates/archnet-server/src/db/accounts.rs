@@ -10,8 +10,11 @@ use archnet_api::types::{AccountInfo, CreatedAccount, Role};
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
+    /// The account id.
     pub id: String,
+    /// The account name.
     pub name: String,
+    /// What the account may do.
     pub role: Role,
 }
 

@@ -29,11 +29,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Which engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite (one server; the default).
     Sqlite,
+    /// PostgreSQL (state shared between replicas).
     Postgres,
 }
 
 impl Backend {
+    /// The engine's name, as logged and reported (`sqlite`, `postgres`).
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
@@ -83,14 +86,17 @@ impl Db {
         format!("sqlite://{}", data_dir.join("archnet.db").display())
     }
 
+    /// The engine this database runs on.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// The connection pool, for queries of callers' own (tests, the load test's audits).
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// Closes every connection of the pool.
     pub async fn close(&self) {
         self.pool.close().await;
     }

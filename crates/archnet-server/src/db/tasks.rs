@@ -11,38 +11,67 @@ use archnet_api::types::{
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TaskRow {
+    /// The task id.
     pub id: String,
+    /// The publisher's account id.
     pub publisher: String,
+    /// The task's name.
     pub name: String,
+    /// Where the task is in its life.
     #[sqlx(try_from = "String")]
     pub state: TaskState,
+    /// Credits paid to the node whose model is accepted (held in escrow until then).
     pub fee: i64,
+    /// The validation accuracy a model must reach (0–1).
     pub min_accuracy: f64,
+    /// Rejected submissions allowed before the task fails.
     pub max_attempts: i64,
+    /// Rejected submissions so far.
     pub attempts: i64,
+    /// The task fails if no node has taken it by then (ms since the epoch).
     pub deadline_ms: Option<i64>,
+    /// Requirements a node must meet to lease the task: cores, …
     pub min_cores: i64,
+    /// … memory (MiB), …
     pub min_memory_mb: i64,
+    /// … and training backend.
     pub backend: Option<String>,
+    /// The id of the key that encrypted the dataset.
     pub key_id: String,
+    /// The `[C, H, W]` of one ciphertext, as JSON (read with [`TaskRow::sample_shape`]).
     pub sample_shape: String,
+    /// The class names, as JSON (read with [`TaskRow::class_names`]).
     pub class_names: String,
+    /// Samples of the train split (served to the leasing node).
     pub train_samples: i64,
+    /// Samples of the validation split (never served).
     pub validation_samples: i64,
+    /// The current lease, while the task is leased.
     pub lease_id: Option<String>,
+    /// The submission that was accepted, once one is.
     pub accepted_submission: Option<String>,
+    /// When the task was opened (ms since the epoch).
     pub created_ms: i64,
+    /// When the task last entered the queue (ms since the epoch).
     pub queued_ms: Option<i64>,
+    /// The total time it has waited in the queue (t4 of §4.7), ms.
     pub waited_ms: i64,
+    /// When a model was accepted (ms since the epoch).
     pub completed_ms: Option<i64>,
+    /// When the publisher downloaded the model (ms since the epoch).
     pub delivered_ms: Option<i64>,
+    /// The publisher's key training + encryption time (t1), ms.
     pub t1_ms: Option<i64>,
+    /// The publisher's upload time (part of t2), ms.
     pub publish_upload_ms: Option<i64>,
+    /// The publisher's model download time, ms.
     pub delivery_download_ms: Option<i64>,
+    /// Why the task failed, when it did.
     pub failure: Option<String>,
 }
 
 impl TaskRow {
+    /// What a node must offer to lease the task.
     pub fn requirements(&self) -> Requirements {
         Requirements {
             min_cores: self.min_cores as u32,
@@ -51,11 +80,13 @@ impl TaskRow {
         }
     }
 
+    /// The stored sample shape, parsed.
     pub fn sample_shape(&self) -> Result<[usize; 3]> {
         serde_json::from_str(&self.sample_shape)
             .map_err(|e| ServerError::Internal(format!("task {}: sample_shape: {e}", self.id)))
     }
 
+    /// The stored class names, parsed.
     pub fn class_names(&self) -> Result<Vec<String>> {
         serde_json::from_str(&self.class_names)
             .map_err(|e| ServerError::Internal(format!("task {}: class_names: {e}", self.id)))
@@ -70,13 +101,20 @@ const TASK_COLUMNS: &str = "id, publisher, name, state, fee, min_accuracy, max_a
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LeaseRow {
+    /// The lease id.
     pub id: String,
+    /// The task leased.
     pub task_id: String,
+    /// The node's account id.
     pub node: String,
+    /// Active until it ends with a submission or expires.
     #[sqlx(try_from = "String")]
     pub state: LeaseState,
+    /// When the lease was granted (ms since the epoch).
     pub created_ms: i64,
+    /// When it expires unless a heartbeat extends it (ms since the epoch).
     pub expires_ms: i64,
+    /// When it ended (ms since the epoch).
     pub ended_ms: Option<i64>,
 }
 
@@ -100,24 +138,39 @@ const LEASE_COLUMNS: &str = "id, task_id, node, state, created_ms, expires_ms, e
 /// A submission as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SubmissionRow {
+    /// The submission id.
     pub id: String,
+    /// The task it is for.
     pub task_id: String,
+    /// The lease it was made under (one submission per lease).
     pub lease_id: String,
+    /// The node's account id.
     pub node: String,
+    /// The upload holding the ONNX model.
     pub upload_id: String,
+    /// Pending, then validating, then accepted or rejected.
     #[sqlx(try_from = "String")]
     pub state: SubmissionState,
+    /// Accuracy on the validation split, once measured.
     pub accuracy: Option<f64>,
+    /// The validation report, as JSON.
     pub report: Option<String>,
+    /// When the model was handed in (ms since the epoch).
     pub created_ms: i64,
+    /// When validation finished (ms since the epoch).
     pub validated_ms: Option<i64>,
+    /// How long validation took (t3 of §4.7), ms.
     pub validation_ms: Option<i64>,
+    /// The node's reported download time, ms.
     pub download_ms: i64,
+    /// The node's reported training time, ms.
     pub train_ms: i64,
+    /// The node's reported upload time, ms.
     pub upload_ms: i64,
 }
 
 impl SubmissionRow {
+    /// The submission as the API reports it, with its report parsed.
     pub fn info(&self) -> SubmissionInfo {
         SubmissionInfo {
             id: self.id.clone(),
@@ -142,28 +195,46 @@ const SUBMISSION_COLUMNS: &str = "id, task_id, lease_id, node, upload_id, state,
 /// Everything a new task is made of; the files are completed uploads already checked.
 #[derive(Debug, Clone)]
 pub struct NewTask {
+    /// The publisher's account id.
     pub publisher: String,
+    /// The task's name.
     pub name: String,
+    /// Credits moved into escrow and paid to the node whose model is accepted.
     pub fee: i64,
+    /// The validation accuracy a model must reach (0–1).
     pub min_accuracy: f64,
+    /// Rejected submissions allowed before the task fails.
     pub max_attempts: u32,
+    /// The task fails if no node has taken it by then (ms since the epoch).
     pub deadline_ms: Option<i64>,
+    /// What a node must offer to lease it.
     pub requirements: Requirements,
+    /// The id of the key that encrypted the dataset.
     pub key_id: String,
+    /// The `[C, H, W]` of one ciphertext.
     pub sample_shape: [usize; 3],
+    /// The class names.
     pub class_names: Vec<String>,
+    /// Samples of the train split.
     pub train_samples: u64,
+    /// Samples of the validation split.
     pub validation_samples: u64,
+    /// The completed uploads of the train split.
     pub train_files: Vec<FileRef>,
+    /// The completed uploads of the validation split.
     pub validation_files: Vec<FileRef>,
+    /// The publisher's key training + encryption time (t1), ms.
     pub t1_ms: u64,
+    /// The publisher's upload time, ms.
     pub upload_ms: u64,
 }
 
 /// A submission a validator has claimed.
 #[derive(Debug, Clone)]
 pub struct ClaimedSubmission {
+    /// The claimed submission.
     pub submission: SubmissionRow,
+    /// Its task (for the bar and the validation split).
     pub task: TaskRow,
 }
 
@@ -172,7 +243,9 @@ pub struct ClaimedSubmission {
 pub struct ValidationOutcome {
     /// Accuracy on the validation split; `None` when the model was refused or failed to run.
     pub accuracy: Option<f64>,
+    /// What the validator found.
     pub report: ValidationReport,
+    /// How long validation took, ms.
     pub validation_ms: i64,
 }
 
@@ -237,6 +310,7 @@ impl Db {
         Ok(id)
     }
 
+    /// The task `id`; `NotFound` when there is none.
     pub async fn task(&self, id: &str) -> Result<TaskRow> {
         sqlx::query_as(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
             .bind(id)
@@ -428,6 +502,7 @@ impl Db {
         Ok(None)
     }
 
+    /// The lease `id`; `NotFound` when there is none.
     pub async fn lease(&self, id: &str) -> Result<LeaseRow> {
         sqlx::query_as(&format!("SELECT {LEASE_COLUMNS} FROM leases WHERE id = $1"))
             .bind(id)
@@ -436,6 +511,7 @@ impl Db {
             .ok_or_else(|| ServerError::NotFound(format!("lease {id}")))
     }
 
+    /// Every lease of a task, oldest first.
     pub async fn task_leases(&self, task_id: &str) -> Result<Vec<LeaseRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM leases WHERE task_id = $1 ORDER BY created_ms"
@@ -562,6 +638,7 @@ impl Db {
         self.submission(&id).await
     }
 
+    /// The submission `id`; `NotFound` when there is none.
     pub async fn submission(&self, id: &str) -> Result<SubmissionRow> {
         sqlx::query_as(&format!(
             "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1"
@@ -572,6 +649,7 @@ impl Db {
         .ok_or_else(|| ServerError::NotFound(format!("submission {id}")))
     }
 
+    /// The submission made under a lease, if any.
     pub async fn lease_submission(&self, lease_id: &str) -> Result<Option<SubmissionRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE lease_id = $1"
@@ -581,6 +659,7 @@ impl Db {
         .await?)
     }
 
+    /// Every submission of a task, oldest first.
     pub async fn task_submissions(&self, task_id: &str) -> Result<Vec<SubmissionRow>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE task_id = $1 ORDER BY created_ms"
@@ -635,6 +714,8 @@ impl Db {
     /// Records a validation result, and in the same SQL transaction completes the task and pays
     /// the node (accepted), or reopens or fails the task (rejected). Returns `false` when the
     /// submission had already been decided (another validator finished first).
+    // Why one function: every write (the submission, the task, the ledger) happens in one SQL
+    // transaction, so the outcome is all or nothing whatever the backend.
     pub async fn finish_validation(&self, id: &str, outcome: &ValidationOutcome) -> Result<bool> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;

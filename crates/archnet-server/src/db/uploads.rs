@@ -7,15 +7,24 @@ use archnet_api::types::{ChunkInfo, UploadState, UploadStatus};
 /// An upload as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UploadRow {
+    /// The upload id (`upl_` + hex, made by the server).
     pub id: String,
+    /// The account uploading.
     pub owner: String,
+    /// The file's name as announced.
     pub name: String,
+    /// The whole file's size, bytes.
     pub size: i64,
+    /// The whole file's SHA-256, hex, as announced.
     pub sha256: String,
+    /// Bytes per chunk (the last one may be shorter).
     pub chunk_size: i64,
+    /// Open while chunks arrive, complete once they all have and the file checks out.
     #[sqlx(try_from = "String")]
     pub state: UploadState,
+    /// When the first chunk arrived (ms since the epoch).
     pub first_chunk_ms: Option<i64>,
+    /// When the upload was completed (ms since the epoch).
     pub completed_ms: Option<i64>,
 }
 
@@ -35,8 +44,11 @@ impl UploadRow {
 /// A stored chunk.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ChunkRow {
+    /// The chunk's index in the file.
     pub idx: i64,
+    /// Its size, bytes.
     pub size: i64,
+    /// Its SHA-256, hex.
     pub sha256: String,
 }
 
@@ -54,6 +66,8 @@ const UPLOAD_COLUMNS: &str =
     "id, owner, name, size, sha256, chunk_size, state, first_chunk_ms, completed_ms";
 
 impl Db {
+    /// Announces `owner`'s upload of `name`: `size` bytes with SHA-256 `sha256`, in chunks of
+    /// `chunk_size`; returns it, open.
     pub async fn create_upload(
         &self,
         owner: &str,
@@ -79,6 +93,7 @@ impl Db {
         self.upload(&id).await
     }
 
+    /// The upload `id`; `NotFound` when there is none.
     pub async fn upload(&self, id: &str) -> Result<UploadRow> {
         sqlx::query_as(&format!(
             "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"
@@ -99,6 +114,7 @@ impl Db {
         Ok(upload)
     }
 
+    /// The chunks of an upload received so far, by index.
     pub async fn chunks(&self, upload_id: &str) -> Result<Vec<ChunkRow>> {
         Ok(sqlx::query_as(
             "SELECT idx, size, sha256 FROM upload_chunks WHERE upload_id = $1 ORDER BY idx",
@@ -108,6 +124,7 @@ impl Db {
         .await?)
     }
 
+    /// What an upload has received and what it still misses, as the API reports it.
     pub async fn upload_status(&self, upload: &UploadRow) -> Result<UploadStatus> {
         let received = self
             .chunks(&upload.id)
@@ -173,6 +190,7 @@ impl Db {
         Ok(())
     }
 
+    /// Marks an open upload complete (after its chunks have been checked against the file's hash).
     pub async fn mark_upload_complete(&self, upload_id: &str) -> Result<()> {
         sqlx::query("UPDATE uploads SET state = 'complete', completed_ms = $1 WHERE id = $2 AND state = 'open'")
             .bind(now_ms())

@@ -37,6 +37,7 @@ pub struct ServerConfig {
     pub max_attempts: u32,
     /// Requests per second allowed to one token, and the burst above it.
     pub rate_per_second: u32,
+    /// See `rate_per_second`.
     pub rate_burst: u32,
     /// Wall-time limit of one validation run.
     pub validation_max_s: u64,
@@ -102,16 +103,19 @@ impl ServerConfig {
         toml::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
     }
 
+    /// The database to open: `database`, or SQLite in `data_dir`.
     pub fn database_url(&self) -> String {
         self.database
             .clone()
             .unwrap_or_else(|| crate::db::Db::sqlite_url(&self.data_dir))
     }
 
+    /// How long a lease lives without a heartbeat (at least one second).
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_secs(self.lease_ttl_s.max(1))
     }
 
+    /// The policy an untrusted model must pass before it runs.
     pub fn policy(&self) -> ModelPolicy {
         ModelPolicy {
             max_bytes: self.max_model_bytes,
@@ -119,6 +123,7 @@ impl ServerConfig {
         }
     }
 
+    /// The limits a validation run is held to.
     pub fn validation_limits(&self) -> ValidationLimits {
         ValidationLimits {
             max_duration: Duration::from_secs(self.validation_max_s),

@@ -33,8 +33,11 @@ const JSON_BODY_LIMIT: usize = 1 << 20;
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The database.
     pub db: Db,
+    /// Where uploaded files' chunks are kept.
     pub store: BlobStore,
+    /// The settings the server was started with.
     pub config: Arc<ServerConfig>,
     limiter: auth::Limiter,
 }
@@ -102,12 +105,12 @@ pub async fn serve(
     served
 }
 
-/// `archnet serve`: opens `config`'s state, listens on `config.listen`, tells `on_listening`
-/// the bound address (and the state, to log what it serves from), and serves until Ctrl-C or
-/// SIGTERM; then it finishes the requests in flight and stops.
+/// `archnet serve`: opens `config`'s state, listens on `config.listen`, logs and tells
+/// `on_listening` the bound address, and serves until Ctrl-C or SIGTERM; then it finishes the
+/// requests in flight and stops.
 pub async fn run(
     config: ServerConfig,
-    on_listening: impl FnOnce(std::net::SocketAddr, &AppState),
+    on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
     let listen = config.listen;
     let state = AppState::open(config).await?;
@@ -117,8 +120,16 @@ pub async fn run(
     let address = listener
         .local_addr()
         .map_err(|e| ServerError::io(listen.to_string(), e))?;
-    on_listening(address, &state);
-    serve(state, listener, shutdown_signal()).await
+    tracing::info!(
+        %address,
+        database = state.db.backend().as_str(),
+        store = state.store.describe(),
+        "archnet server listening"
+    );
+    on_listening(address);
+    serve(state, listener, shutdown_signal()).await?;
+    tracing::info!("archnet server stopped");
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

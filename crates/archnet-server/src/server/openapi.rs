@@ -31,6 +31,7 @@ use archnet_api::types::*;
     )),
     modifiers(&BearerToken)
 )]
+/// The OpenAPI document of every route and type of the API.
 pub struct ApiDoc;
 
 struct BearerToken;
@@ -54,6 +55,7 @@ pub fn document() -> String {
         .expect("the OpenAPI document serialises")
 }
 
+/// `GET /api/v1/openapi.json`: the document.
 pub async fn serve() -> Json<serde_json::Value> {
     Json(serde_json::from_str(&document()).expect("valid JSON"))
 }
