@@ -91,11 +91,11 @@ impl Checkpointer {
         let model_path = self.dir.join(&saved.model_file);
         model
             .load_from(&mut BurnpackStore::from_file(&model_path))
-            .map_err(|e| checkpoint(&model_path, e.to_string()))?;
+            .map_err(|e| checkpoint(&model_path, e))?;
         let optim_path = self.dir.join(&saved.optimizer_file);
         optim
             .load(&optim_path)
-            .map_err(|e| checkpoint(&optim_path, e.to_string()))
+            .map_err(|e| checkpoint(&optim_path, e))
     }
 
     /// Writes `model` and `optim` under names tagged `tag` (distinct from the current
@@ -118,11 +118,11 @@ impl Checkpointer {
         let model_path = self.dir.join(&saved.model_file);
         model
             .save_into(&mut BurnpackStore::from_file(&model_path).overwrite(true))
-            .map_err(|e| checkpoint(&model_path, e.to_string()))?;
+            .map_err(|e| checkpoint(&model_path, e))?;
         let optim_path = self.dir.join(&saved.optimizer_file);
         optim
             .save(&optim_path)
-            .map_err(|e| checkpoint(&optim_path, e.to_string()))?;
+            .map_err(|e| checkpoint(&optim_path, e))?;
         let json = serde_json::to_vec_pretty(&saved).expect("state serialises");
         archnet_data::fsutil::write_atomic(&self.dir.join(STATE_FILE), &json, self.mode)?;
         if let Some(old) = previous {
@@ -136,9 +136,9 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint(path: &Path, reason: String) -> ModelError {
-    ModelError::Checkpoint {
+fn checkpoint(path: &Path, source: impl std::error::Error + Send + Sync + 'static) -> ModelError {
+    ModelError::CheckpointFile {
         path: path.to_path_buf(),
-        reason,
+        source: Box::new(source),
     }
 }

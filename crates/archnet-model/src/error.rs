@@ -61,6 +61,15 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// A checkpoint's weights or optimizer state could not be written or read.
+    #[error("{path}: checkpoint: {source}")]
+    CheckpointFile {
+        /// The file.
+        path: PathBuf,
+        /// What burn's store or recorder said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A model file or card cannot be read or written.
     #[error("{path}: {reason}")]
     File {
