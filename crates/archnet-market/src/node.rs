@@ -326,7 +326,7 @@ fn train_builtin(
     dataset: &Path,
     onnx: &Path,
 ) -> Result<()> {
-    // What `archnet train` then `archnet export` do; the dataset folder holds the train split
+    // What `archnet train` then `archnet export` do (exporting the model in memory); the dataset folder holds the train split
     // only (a node never receives the validation split), so nothing is validated here.
     let run = onnx.with_extension("ckpt");
     let job = TrainJob {
@@ -337,7 +337,7 @@ fn train_builtin(
         out: run.clone(),
         resume: false,
     };
-    trainjob::train(&job, &mut |_| {})?;
-    archnet_onnx::export::export_file(&run, onnx)?;
+    let trained = trainjob::train(&job, &mut |_| {})?;
+    archnet_onnx::export::export_trained(trained, onnx)?;
     Ok(())
 }

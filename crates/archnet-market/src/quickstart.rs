@@ -525,7 +525,7 @@ fn classify(
     // The library's limits, with validation capped at 10 minutes (the sample takes seconds).
     let limits = ValidationLimits {
         max_duration: Duration::from_secs(600),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: ValidationLimits::all_cores(),
         ..ValidationLimits::default()
     };
     let test = DataSource::new(data, Split::Test);

@@ -81,6 +81,21 @@ impl Checkpointer {
             })
     }
 
+    /// The saved state to continue, if the folder holds a checkpoint; refused unless `resume`,
+    /// so that a run never silently continues (or overwrites) an earlier one.
+    pub fn resume<S: DeserializeOwned>(&self, resume: bool) -> Result<Option<Saved<S>>> {
+        let saved = self.read()?;
+        if saved.is_some() && !resume {
+            return Err(ModelError::Checkpoint {
+                path: self.dir.clone(),
+                reason: "a checkpoint exists here; pass --resume to continue it, or remove the \
+                         folder or choose a new one"
+                    .into(),
+            });
+        }
+        Ok(saved)
+    }
+
     /// Loads the weights and the optimizer `saved` names into `model` and `optim`.
     pub fn load<M: ModuleSnapshot, S>(
         &self,
@@ -105,7 +120,7 @@ impl Checkpointer {
         tag: &str,
         model: &M,
         optim: &ModuleOptimizer,
-        state: S,
+        state: &S,
     ) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| archnet_data::DataError::io(&self.dir, e))?;

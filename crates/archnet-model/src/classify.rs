@@ -158,13 +158,7 @@ pub fn train_classifier(
     };
     let checkpointer = Checkpointer::new(out, 0o644);
     let mut resumed = false;
-    if let Some(saved) = checkpointer.read::<ClassifierState>()? {
-        if !resume {
-            return Err(ModelError::Checkpoint {
-                path: out.into(),
-                reason: "a training run exists here; pass --resume to continue it, or choose a new folder".into(),
-            });
-        }
+    if let Some(saved) = checkpointer.resume::<ClassifierState>(resume)? {
         let step_shaping = |c: &ClassifierTrainConfig| (c.batch_size, c.seed, c.learning_rate);
         if saved.state.spec != *spec || step_shaping(&saved.state.config) != step_shaping(config) {
             return Err(ModelError::Checkpoint {
@@ -234,7 +228,7 @@ pub fn train_classifier(
             state.best_validation = validation_accuracy;
         }
         // Tagged by epoch, so the files never overwrite the checkpoint in force.
-        checkpointer.write(&state.next_epoch.to_string(), &model, &optim, state.clone())?;
+        checkpointer.write(&state.next_epoch.to_string(), &model, &optim, &state)?;
         write_metrics(out, &state.history)?;
         if let Some(patience) = config.patience {
             let since_best = state

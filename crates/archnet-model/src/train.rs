@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::arch::KeyArchitecture;
-use crate::checkpoint::{Checkpointer, Saved};
+use crate::checkpoint::Checkpointer;
 use crate::error::{ModelError, Result};
 use crate::key::ArchNetKey;
 use crate::metrics::QualityMeans;
@@ -256,8 +256,10 @@ pub fn train_key(
         (0, 0, 0u64, f64::NAN, 0.0);
     let mut resumed = false;
     let checkpointer = checkpoints.map(|dir| Checkpointer::new(dir, 0o600));
-    if let Some(saved) = resume_from(checkpointer.as_ref(), resume, arch, config, &fingerprint)? {
-        let ckpt = checkpointer.as_ref().expect("a checkpoint was read");
+    if let Some(ckpt) = &checkpointer
+        && let Some(saved) = ckpt.resume::<CheckpointState>(resume)?
+    {
+        check_compatible(ckpt.dir(), &saved.state, arch, config, &fingerprint)?;
         optim = ckpt.load(&saved, &mut key, optim)?;
         let state = saved.state;
         (epoch, start_step, samples_seen, last_loss, wall_before) = (
@@ -320,7 +322,7 @@ pub fn train_key(
                     wall_seconds: wall_before + started.elapsed().as_secs_f64(),
                 };
                 // Tagged by progress, so the files never overwrite the checkpoint in force.
-                ckpt.write(&samples_seen.to_string(), &key, &optim, state)?;
+                ckpt.write(&samples_seen.to_string(), &key, &optim, &state)?;
                 written = Some(ckpt.dir().to_path_buf());
             }
             let elapsed = started.elapsed().as_secs_f64().max(1e-9);
@@ -368,32 +370,6 @@ pub fn reconstruction_loss(loss: Loss, logits: Tensor<4>, target: Tensor<4>) -> 
         .mean(),
         Loss::Mse => (sigmoid(logits) - target).powi_scalar(2).mean(),
     }
-}
-
-/// The checkpoint to continue, if `checkpointer`'s folder holds one: refused unless `resume`
-/// and unless it was made for this architecture, data and step-shaping settings.
-fn resume_from(
-    checkpointer: Option<&Checkpointer>,
-    resume: bool,
-    arch: &KeyArchitecture,
-    config: &KeyTrainConfig,
-    fingerprint: &str,
-) -> Result<Option<Saved<CheckpointState>>> {
-    let Some(ckpt) = checkpointer else {
-        return Ok(None);
-    };
-    let Some(saved) = ckpt.read::<CheckpointState>()? else {
-        return Ok(None);
-    };
-    if !resume {
-        return Err(ModelError::Checkpoint {
-            path: ckpt.dir().into(),
-            reason: "a checkpoint exists here; pass --resume to continue it, or remove the folder"
-                .into(),
-        });
-    }
-    check_compatible(ckpt.dir(), &saved.state, arch, config, fingerprint)?;
-    Ok(Some(saved))
 }
 
 fn check_compatible(

@@ -95,8 +95,8 @@ impl std::fmt::Display for TrainEvent<'_> {
     }
 }
 
-/// Runs `job`; returns the written model's card.
-pub fn train(job: &TrainJob, on_event: &mut dyn FnMut(TrainEvent)) -> Result<ModelCard> {
+/// Runs `job`; returns the model it wrote to `job.out`, still in memory.
+pub fn train(job: &TrainJob, on_event: &mut dyn FnMut(TrainEvent)) -> Result<TrainedModel> {
     let encrypted = is_encrypted(&job.data);
     let validation_split = if encrypted { "validation" } else { "test" };
     let train = Samples::open(&job.data, "train", job.limit)?;
@@ -137,7 +137,7 @@ pub fn train(job: &TrainJob, on_event: &mut dyn FnMut(TrainEvent)) -> Result<Mod
     };
     trained.save(&job.out)?;
     on_event(TrainEvent::Written(&job.out));
-    Ok(trained.card)
+    Ok(trained)
 }
 
 /// Scores the model folder `model` on `split` of `data` (by default an encrypted dataset's

@@ -154,6 +154,14 @@ pub fn export_file(
     out: &std::path::Path,
 ) -> std::result::Result<Exported, crate::HandOffError> {
     let trained = archnet_model::trained::TrainedModel::load(model, &archnet_model::device())?;
+    export_trained(trained, out)
+}
+
+/// Exports a trained model in memory to the ONNX file `out`, written atomically.
+pub fn export_trained(
+    trained: archnet_model::trained::TrainedModel,
+    out: &std::path::Path,
+) -> std::result::Result<Exported, crate::HandOffError> {
     let info = ExportInfo {
         key_id: trained.card.key_id.clone(),
         class_names: trained.card.class_names.clone(),

@@ -38,9 +38,13 @@ impl ValidationLimits {
             max_duration: Duration::from_secs(max_seconds),
             max_activation_bytes: max_memory_mib << 20,
             batch_size: batch_size.max(1),
-            threads: threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            threads: threads.unwrap_or_else(ValidationLimits::all_cores),
         }
+    }
+
+    /// Threads to use all of this machine's cores (1 where that cannot be told).
+    pub fn all_cores() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 
