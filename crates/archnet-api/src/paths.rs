@@ -56,6 +56,11 @@ pub fn task_delivery(id: &str) -> String {
     format!("{TASKS}/{id}/delivery")
 }
 
+/// A task's submissions, ranked (a contest's leaderboard).
+pub fn task_leaderboard(id: &str) -> String {
+    format!("{TASKS}/{id}/leaderboard")
+}
+
 /// Keeps a lease alive.
 pub fn lease_heartbeat(id: &str) -> String {
     format!("{LEASES}/{id}/heartbeat")
@@ -93,6 +98,7 @@ pub fn templates() -> Vec<String> {
         task(id),
         task_model(id),
         task_delivery(id),
+        task_leaderboard(id),
         LEASES.into(),
         lease_heartbeat(id),
         lease_files(id),

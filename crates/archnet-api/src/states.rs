@@ -122,10 +122,32 @@ states!(
         Validating = "validating",
         /// Reached the task's bar; the node was paid.
         Accepted = "accepted",
-        /// Refused or below the bar.
+        /// Refused, below the bar, or (in a contest) outranked at the deadline.
         Rejected = "rejected",
+        /// A contest entry that ran and reached the bar on the public part: it waits for the
+        /// deadline, when the private part ranks it.
+        Scored = "scored",
     }
 );
+
+states!(
+    /// How a task picks the model it pays for.
+    TaskMode, "mode" {
+        /// One node at a time; the first model over the bar is paid.
+        First = "first",
+        /// Up to `max_nodes` nodes at once until the deadline; the best private-part accuracy
+        /// over the bar is paid.
+        Contest = "contest",
+    }
+);
+
+// The macro owns the derive list, so the default is written out.
+#[allow(clippy::derivable_impls)]
+impl Default for TaskMode {
+    fn default() -> Self {
+        TaskMode::First
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +175,7 @@ mod tests {
         same_words(TaskState::ALL, TaskState::as_str);
         same_words(LeaseState::ALL, LeaseState::as_str);
         same_words(SubmissionState::ALL, SubmissionState::as_str);
+        same_words(TaskMode::ALL, TaskMode::as_str);
         let schema = serde_json::to_value(<TaskState as utoipa::PartialSchema>::schema()).unwrap();
         assert_eq!(
             schema["enum"],

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use crate::states::{LeaseState, SubmissionState, TaskState, UploadState};
+pub use crate::states::{LeaseState, SubmissionState, TaskMode, TaskState, UploadState};
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -211,12 +211,24 @@ pub struct CreateTaskRequest {
     /// Rejected submissions allowed before the task fails and the fee is refunded.
     #[serde(default)]
     pub max_attempts: Option<u32>,
-    /// Seconds from now after which an unleased task fails and the fee is refunded.
+    /// Seconds from now after which an unleased task fails and the fee is refunded; for a
+    /// contest (required there), when it closes and is settled.
     #[serde(default)]
     pub deadline_s: Option<u64>,
     /// What a node must offer to lease the task.
     #[serde(default)]
     pub requirements: Requirements,
+    /// `first` (the default: one node at a time, the first model over the bar is paid) or
+    /// `contest`.
+    #[serde(default)]
+    pub mode: TaskMode,
+    /// Contest only: nodes that may hold a lease at the same time (default 8).
+    #[serde(default)]
+    pub max_nodes: Option<u32>,
+    /// Contest only: submissions one node may make (default 3), which bounds probing of the
+    /// public score.
+    #[serde(default)]
+    pub submission_limit: Option<u32>,
     /// The training split: `manifest.json` (naming only the `train` split) and its shards.
     pub train_files: Vec<FileRef>,
     /// The validation split, same layout, split `validation`; never served to nodes.
@@ -257,11 +269,24 @@ pub struct SubmissionInfo {
     pub lease_id: String,
     /// The node's account id.
     pub node: String,
-    /// Pending, validating, accepted or rejected.
+    /// Pending, validating, then accepted or rejected (a contest entry is `scored` until the
+    /// deadline).
     pub state: SubmissionState,
-    /// Validation accuracy (0–1), when the model ran.
+    /// Validation accuracy (0–1) over the whole validation split, when the model ran. In a
+    /// contest, hidden from nodes until the deadline (it would give the private part away).
     pub accuracy: Option<f64>,
+    /// Contest only: accuracy on the public part of the validation split, shown once validated.
+    #[serde(default)]
+    pub public_accuracy: Option<f64>,
+    /// Contest only: accuracy on the private part, which decides the contest; hidden from nodes
+    /// until the deadline.
+    #[serde(default)]
+    pub private_accuracy: Option<f64>,
+    /// Contest only: the final rank (1 = the winner), once the contest is settled.
+    #[serde(default)]
+    pub rank: Option<u32>,
     /// The validation report (accuracy, confusion matrix, speed) or why the model was refused.
+    /// A node sees a contest entry's report over the public part only until the deadline.
     pub report: Option<ValidationReport>,
     /// When it was handed in (ms since the epoch).
     pub created_ms: i64,
@@ -298,6 +323,9 @@ impl ValidationReport {
 pub struct ValidationRun {
     /// Share of validation samples classified as their label (0–1).
     pub accuracy: f64,
+    /// Contest only: the scores of the public and private parts of the validation split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<HoldoutScores>,
     /// Validation samples run.
     pub samples: usize,
     /// Accuracy of each true class (`null` for a class with no samples).
@@ -375,6 +403,82 @@ impl std::fmt::Display for Timing {
     }
 }
 
+/// A contest's validation split scored in its two parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HoldoutScores {
+    /// The public part: shown on the leaderboard as soon as the model is validated.
+    pub public: PartScore,
+    /// The private part: decides the contest; `None` where the reader may not see it yet.
+    pub private: Option<PartScore>,
+}
+
+/// A model's score on one part of the validation split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PartScore {
+    /// Share classified as their label (0–1).
+    pub accuracy: f64,
+    /// Samples in the part.
+    pub samples: usize,
+    /// `confusion[true][predicted]` over the part.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// A contest's rules and how far it has come.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContestInfo {
+    /// Nodes that may hold a lease at the same time.
+    pub max_nodes: u32,
+    /// Submissions one node may make.
+    pub submission_limit: u32,
+    /// Validation samples in the public part (scored on the leaderboard at once).
+    pub public_samples: u64,
+    /// Validation samples in the private part (scored, and shown, at the deadline).
+    pub private_samples: u64,
+    /// When the contest was settled (paid or refunded), once it has been.
+    pub settled_ms: Option<i64>,
+}
+
+/// `GET /api/v1/tasks/{id}/leaderboard`: a task's submissions, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Leaderboard {
+    /// The task.
+    pub task_id: String,
+    /// Its name.
+    pub task_name: String,
+    /// How it picks the model it pays for.
+    pub mode: TaskMode,
+    /// Where the task is in its life.
+    pub state: TaskState,
+    /// The accuracy (0–1) the winner must reach on the private part.
+    pub min_accuracy: f64,
+    /// When the contest closes (ms since the epoch).
+    pub deadline_ms: Option<i64>,
+    /// Whether the contest has been settled: ranks are final and private accuracies shown.
+    pub settled: bool,
+    /// Every submission: ranked ones first (by public accuracy until the deadline, by private
+    /// accuracy after it; ties go to the earliest), then the rest, oldest first.
+    pub entries: Vec<LeaderboardEntry>,
+}
+
+/// One submission on a leaderboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LeaderboardEntry {
+    /// Its place, among the submissions that ran.
+    pub rank: Option<u32>,
+    /// The submission.
+    pub submission_id: String,
+    /// The node's account name.
+    pub node_name: String,
+    /// Its state.
+    pub state: SubmissionState,
+    /// Accuracy on the public part (for a first-model task, the whole validation split).
+    pub public_accuracy: Option<f64>,
+    /// Accuracy on the private part; `None` until the contest is settled.
+    pub private_accuracy: Option<f64>,
+    /// When it was handed in (ms since the epoch).
+    pub submitted_ms: i64,
+}
+
 /// `GET /api/v1/tasks/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskInfo {
@@ -386,6 +490,12 @@ pub struct TaskInfo {
     pub publisher: String,
     /// Where the task is in its life.
     pub state: TaskState,
+    /// How it picks the model it pays for.
+    pub mode: TaskMode,
+    /// Contest only: its rules and settlement.
+    pub contest: Option<ContestInfo>,
+    /// When an unleased task fails, or a contest closes (ms since the epoch).
+    pub deadline_ms: Option<i64>,
     /// Credits paid to the node whose model is accepted.
     pub fee: i64,
     /// Validation accuracy (0–1) a model must reach.
@@ -453,6 +563,15 @@ pub struct LeaseGrant {
     pub class_names: Vec<String>,
     /// Samples in the training split.
     pub train_samples: u64,
+    /// How the task picks the model it pays for.
+    #[serde(default)]
+    pub mode: TaskMode,
+    /// When a contest closes: a model handed in later is refused (ms since the epoch).
+    #[serde(default)]
+    pub deadline_ms: Option<i64>,
+    /// Contest only: submissions this node may still make, this one included.
+    #[serde(default)]
+    pub submissions_left: Option<u32>,
     /// The lease ends at this time unless renewed by a heartbeat.
     pub expires_ms: i64,
     /// How often to send heartbeats, milliseconds.
@@ -569,6 +688,22 @@ impl std::fmt::Display for TaskInfo {
             t.validation_samples,
             t.sample_shape
         )?;
+        if let Some(c) = &t.contest {
+            writeln!(
+                f,
+                "  contest: up to {} nodes at once, {} submissions each, {} public / {} private validation samples, {}",
+                c.max_nodes,
+                c.submission_limit,
+                c.public_samples,
+                c.private_samples,
+                match c.settled_ms {
+                    Some(_) => "settled".to_string(),
+                    None => t
+                        .deadline_ms
+                        .map_or("open".into(), |d| format!("closes at {}", utc(d))),
+                }
+            )?;
+        }
         if let Some(failure) = &t.failure {
             writeln!(f, "  failed: {failure}")?;
         }
@@ -585,6 +720,13 @@ impl std::fmt::Display for TaskInfo {
         }
         for s in &t.submissions {
             let detail = match (&s.accuracy, &s.report) {
+                (Some(a), _) if s.public_accuracy.is_some() => format!(
+                    "validation accuracy {:.2}%: public part {:.2}%, private part {:.2}%{}",
+                    100.0 * a,
+                    100.0 * s.public_accuracy.unwrap_or(0.0),
+                    100.0 * s.private_accuracy.unwrap_or(0.0),
+                    s.rank.map(|r| format!(", rank {r}")).unwrap_or_default()
+                ),
                 (Some(a), _) => format!("validation accuracy {:.2}%", 100.0 * a),
                 (None, Some(ValidationReport::Refused { refused })) => {
                     format!("refused: {refused}")
@@ -606,6 +748,55 @@ impl std::fmt::Display for TaskInfo {
         writeln!(f, "time budget (§4.7):")?;
         write!(f, "{}", t.timing)
     }
+}
+
+/// `archnet leaderboard`'s table: rank, node, public and private accuracy, time handed in.
+impl std::fmt::Display for Leaderboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let percent = |a: Option<f64>| a.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a));
+        writeln!(
+            f,
+            "leaderboard of {} `{}` ({}, {}; bar {:.2}% on the private part{}):",
+            self.task_id,
+            self.task_name,
+            self.mode,
+            self.state,
+            100.0 * self.min_accuracy,
+            match (self.settled, self.deadline_ms) {
+                (true, _) => ", settled".to_string(),
+                (false, Some(d)) => format!(", private scores hidden until {}", utc(d)),
+                (false, None) => String::new(),
+            }
+        )?;
+        write!(
+            f,
+            "{:>4}  {:<20} {:>8} {:>8}  {:<9} {:<20} submission",
+            "rank", "node", "public", "private", "state", "handed in (UTC)"
+        )?;
+        for e in &self.entries {
+            write!(
+                f,
+                "\n{:>4}  {:<20} {:>8} {:>8}  {:<9} {:<20} {}",
+                e.rank.map_or("-".into(), |r| r.to_string()),
+                e.node_name,
+                percent(e.public_accuracy),
+                percent(e.private_accuracy),
+                e.state,
+                utc(e.submitted_ms),
+                e.submission_id
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a time in milliseconds since the Unix epoch, in UTC.
+pub fn utc(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .trim_end_matches('Z')
+        .replacen('T', " ", 1)
 }
 
 impl TaskInfo {

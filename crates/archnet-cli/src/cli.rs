@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use archnet_data::Split;
 use archnet_data::encrypted::Storage;
+use archnet_market::types::TaskMode;
 use archnet_model::classify::ClassifierTrainConfig;
 use archnet_model::pipeline::SplitRatio;
 use archnet_model::train::{Loss, Recipe};
@@ -70,6 +71,8 @@ pub enum Command {
     Tasks(ConnectArgs),
     /// Publisher: one task's state, submissions, validation and t0 time budget.
     Status(StatusArgs),
+    /// A task's submissions ranked (a contest's leaderboard; private scores after the deadline).
+    Leaderboard(StatusArgs),
     /// Publisher: download the accepted ONNX model of a completed task.
     FetchModel(FetchModelArgs),
     /// Compute node: lease tasks, train on ciphertexts, hand back ONNX, get paid.
@@ -673,9 +676,20 @@ pub struct PublishArgs {
     /// Validation accuracy a model must reach, in percent (e.g. 90) or as a fraction (0.9).
     #[arg(long, value_parser = fraction)]
     pub min_accuracy: f64,
-    /// The task fails and the fee is refunded if no node has taken it by then (e.g. 2h, 30m).
+    /// The task fails and the fee is refunded if no node has taken it by then (e.g. 2h, 30m);
+    /// a contest closes then, and the best private-part score over the bar is paid.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub deadline: Option<std::time::Duration>,
+    /// `first`: one node at a time, the first model over the bar is paid. `contest`: up to
+    /// --max-nodes nodes compete until --deadline on a leaderboard with a hidden private part.
+    #[arg(long, default_value = "first")]
+    pub mode: TaskMode,
+    /// Contest: nodes that may hold a lease at the same time [default: the server's, 8].
+    #[arg(long, requires = "deadline")]
+    pub max_nodes: Option<u32>,
+    /// Contest: submissions one node may make [default: the server's, 3].
+    #[arg(long, requires = "deadline")]
+    pub submission_limit: Option<u32>,
     /// Rejected submissions allowed before the task fails [default: the server's].
     #[arg(long)]
     pub max_attempts: Option<u32>,

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod encrypted;
 pub mod error;
 pub mod fsutil;
+pub mod holdout;
 pub mod readers;
 pub mod samples;
 pub mod source;

@@ -261,9 +261,22 @@ pub fn evaluate_with<E: From<DataError> + From<PredictionError>>(
     batch_size: usize,
     predict: &mut PredictFn<'_, E>,
 ) -> Result<Evaluation, E> {
+    let mut parts = evaluate_parts_with(samples, batch_size, 1, &|_| 0, predict)?;
+    Ok(parts.remove(0))
+}
+
+/// [`evaluate_with`] scored separately over `parts` parts of `samples`: `part_of(i)` says which
+/// part sample `i` (in unshuffled visiting order) is in. One pass of the model serves every part.
+pub fn evaluate_parts_with<E: From<DataError> + From<PredictionError>>(
+    samples: &Samples,
+    batch_size: usize,
+    parts: usize,
+    part_of: &dyn Fn(usize) -> usize,
+    predict: &mut PredictFn<'_, E>,
+) -> Result<Vec<Evaluation>, E> {
     let classes = samples.class_names().len();
-    let mut confusion = vec![vec![0usize; classes]; classes];
-    let mut count = 0;
+    let mut confusion = vec![vec![vec![0usize; classes]; classes]; parts];
+    let mut index = 0;
     samples.for_each_batch(batch_size, None, &mut |x, y| -> Result<(), E> {
         let predicted = predict(x, y.len())?;
         if predicted.len() != y.len() {
@@ -277,15 +290,37 @@ pub fn evaluate_with<E: From<DataError> + From<PredictionError>>(
             if p >= classes {
                 return Err(PredictionError::NoSuchClass { class: p, classes }.into());
             }
-            confusion[truth as usize][p] += 1;
+            confusion[part_of(index).min(parts - 1)][truth as usize][p] += 1;
+            index += 1;
         }
-        count += y.len();
         Ok(())
     })?;
-    let correct: usize = (0..classes).map(|i| confusion[i][i]).sum();
-    Ok(Evaluation {
-        count,
-        accuracy: correct as f64 / count.max(1) as f64,
-        confusion,
-    })
+    Ok(confusion
+        .into_iter()
+        .map(Evaluation::from_confusion)
+        .collect())
+}
+
+impl Evaluation {
+    /// The evaluation a confusion matrix (`confusion[true][predicted]`) records.
+    pub fn from_confusion(confusion: Vec<Vec<usize>>) -> Evaluation {
+        let count: usize = confusion.iter().flatten().sum();
+        let correct: usize = (0..confusion.len()).map(|i| confusion[i][i]).sum();
+        Evaluation {
+            count,
+            accuracy: correct as f64 / count.max(1) as f64,
+            confusion,
+        }
+    }
+
+    /// The evaluation over the samples of both `self` and `other` (of one class list).
+    pub fn merged(&self, other: &Evaluation) -> Evaluation {
+        let confusion = self
+            .confusion
+            .iter()
+            .zip(&other.confusion)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
+            .collect();
+        Evaluation::from_confusion(confusion)
+    }
 }

@@ -194,6 +194,9 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             max_attempts: Some(1),
             deadline_s: None,
             requirements: Requirements::default(),
+            mode: TaskMode::First,
+            max_nodes: None,
+            submission_limit: None,
             train_files: train_files.clone(),
             validation_files: validation_files.clone(),
             t1_ms: 0,
@@ -325,6 +328,7 @@ async fn publish_first(client: &Client, dir: &std::path::Path) -> Result<TaskInf
         storage: archnet_data::encrypted::Storage::F32,
         split: None,
         gate: Default::default(),
+        contest: None,
     };
     publisher::upload_and_open(client, &options, &mut |_| {}).await
 }

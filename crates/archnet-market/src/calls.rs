@@ -4,8 +4,8 @@
 use archnet_api::paths;
 use archnet_api::types::{
     AccountInfo, Balance, CreateAccountRequest, CreateTaskRequest, CreatedAccount, DatasetListing,
-    DeliveryReport, FileListing, HeartbeatResponse, LeaseGrant, LeaseRequest, LedgerEntry,
-    SubmissionInfo, SubmitRequest, TaskInfo,
+    DeliveryReport, FileListing, HeartbeatResponse, Leaderboard, LeaseGrant, LeaseRequest,
+    LedgerEntry, SubmissionInfo, SubmitRequest, TaskInfo,
 };
 
 use crate::client::Client;
@@ -45,6 +45,11 @@ impl Client {
     /// `GET /api/v1/tasks/{id}`: one task with its leases, submissions and timing.
     pub async fn task(&self, id: &str) -> Result<TaskInfo> {
         self.get(&paths::task(id)).await
+    }
+
+    /// `GET /api/v1/tasks/{id}/leaderboard`: the task's submissions, ranked.
+    pub async fn leaderboard(&self, id: &str) -> Result<Leaderboard> {
+        self.get(&paths::task_leaderboard(id)).await
     }
 
     /// `GET /api/v1/tasks/{id}/model` (publisher): the accepted model's bytes.

@@ -73,9 +73,14 @@ impl std::fmt::Display for TaskOutcome {
                 lease.lease_id,
                 s.id,
                 s.state,
-                s.accuracy
-                    .map(|a| format!(" at {:.2}% validation accuracy", 100.0 * a))
-                    .unwrap_or_default()
+                match (s.accuracy, s.public_accuracy) {
+                    (Some(a), _) => format!(" at {:.2}% validation accuracy", 100.0 * a),
+                    (None, Some(p)) => format!(
+                        " at {:.2}% on the public part (the private part ranks it at the deadline)",
+                        100.0 * p
+                    ),
+                    (None, None) => String::new(),
+                }
             ),
             None => write!(
                 f,
@@ -267,9 +272,10 @@ async fn train_and_submit(
     tracing::info!(submission = %submitted.id, "model handed in; waiting for validation");
     loop {
         let s = client.submission(&grant.lease_id).await?;
+        // A contest entry is `scored` until the deadline ranks it: the node need not wait.
         if matches!(
             s.state,
-            SubmissionState::Accepted | SubmissionState::Rejected
+            SubmissionState::Accepted | SubmissionState::Rejected | SubmissionState::Scored
         ) {
             return Ok(Some(s));
         }

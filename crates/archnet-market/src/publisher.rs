@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::error::{ClientError, Result};
-use crate::states::TaskState;
+use crate::states::{TaskMode, TaskState};
 use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Requirements, TaskInfo};
 
 /// The picture of the audit's reconstructions, in the work folder.
@@ -58,6 +58,17 @@ pub struct PublishOptions {
     pub split: Option<SplitRatio>,
     /// The leakage audit run before encrypting.
     pub gate: AuditGate,
+    /// Open a contest instead of a first-model task (`deadline_s` is then when it closes).
+    pub contest: Option<ContestOptions>,
+}
+
+/// A contest's rules as the publisher asks for them; the server's defaults where `None`.
+#[derive(Debug, Clone, Default)]
+pub struct ContestOptions {
+    /// Nodes that may hold a lease at the same time.
+    pub max_nodes: Option<u32>,
+    /// Submissions one node may make.
+    pub submission_limit: Option<u32>,
 }
 
 /// A task's name when the publisher gives none: the dataset's file or folder name.
@@ -459,6 +470,12 @@ pub async fn upload_and_open(
         max_attempts: options.max_attempts,
         deadline_s: options.deadline_s,
         requirements: options.requirements.clone(),
+        mode: match options.contest {
+            Some(_) => TaskMode::Contest,
+            None => TaskMode::First,
+        },
+        max_nodes: options.contest.as_ref().and_then(|c| c.max_nodes),
+        submission_limit: options.contest.as_ref().and_then(|c| c.submission_limit),
         train_files: refs.remove("train").unwrap_or_default(),
         validation_files: refs.remove("validation").unwrap_or_default(),
         t1_ms,

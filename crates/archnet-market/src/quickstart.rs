@@ -439,6 +439,7 @@ fn publish_options(key: &Path, data: &Path, work_dir: &Path) -> PublishOptions {
             accept_leakage: true,
             ..AuditGate::default()
         },
+        contest: None,
     }
 }
 

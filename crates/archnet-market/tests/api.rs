@@ -66,22 +66,41 @@ impl Harness {
         bar: f64,
         attempts: u32,
     ) -> TaskInfo {
-        testkit::tiny_dataset(work, 40, 20).unwrap();
-        let options = publisher::PublishOptions {
+        self.publish_with(token, work, 20, |o| {
+            o.fee = fee;
+            o.min_accuracy = bar;
+            o.max_attempts = Some(attempts);
+        })
+        .await
+    }
+
+    /// Publishes a tiny task of `validation` validation samples as `token`, with the options
+    /// `tweak` sets.
+    async fn publish_with(
+        &self,
+        token: &str,
+        work: &Path,
+        validation: usize,
+        tweak: impl FnOnce(&mut publisher::PublishOptions),
+    ) -> TaskInfo {
+        testkit::tiny_dataset(work, 40, validation).unwrap();
+        let mut options = publisher::PublishOptions {
             key: "unused".into(),
             data: "unused".into(),
             limit: None,
             work_dir: work.to_path_buf(),
             name: "tiny".into(),
-            fee,
-            min_accuracy: bar,
+            fee: 10,
+            min_accuracy: 0.5,
             deadline_s: None,
-            max_attempts: Some(attempts),
+            max_attempts: None,
             requirements: Requirements::default(),
             storage: archnet_data::encrypted::Storage::F32,
             split: None,
             gate: Default::default(),
+            contest: None,
         };
+        tweak(&mut options);
         publisher::upload_and_open(&self.client(token), &options, &mut |_| {})
             .await
             .unwrap()
@@ -224,6 +243,9 @@ async fn tokens_roles_and_ownership_are_enforced() {
         max_attempts: None,
         deadline_s: None,
         requirements: Requirements::default(),
+        mode: TaskMode::First,
+        max_nodes: None,
+        submission_limit: None,
         train_files: vec![],
         validation_files: vec![],
         t1_ms: 0,
@@ -467,6 +489,7 @@ async fn a_replayed_submission_is_refused_and_pays_once() {
         storage: archnet_data::encrypted::Storage::F32,
         split: None,
         gate: Default::default(),
+        contest: None,
     };
     let opened = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {}).await;
     assert_eq!(status_of(opened.unwrap_err()), 402);
@@ -590,6 +613,7 @@ async fn tasks_go_only_to_nodes_that_meet_their_requirements() {
         storage: archnet_data::encrypted::Storage::F32,
         split: None,
         gate: Default::default(),
+        contest: None,
     };
     let task = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {})
         .await
@@ -723,4 +747,227 @@ async fn an_interrupted_upload_resumes_with_the_chunks_already_sent() {
     );
     assert_eq!(done.received, vec![0, 1, 2, 3]);
     assert_eq!(sent, data.len() as u64);
+}
+
+/// Waits until `f` holds of the task's leaderboard as `c` sees it.
+async fn board_until(c: &Client, task: &str, f: impl Fn(&Leaderboard) -> bool) -> Leaderboard {
+    for _ in 0..400 {
+        let board = c.leaderboard(task).await.unwrap();
+        if f(&board) {
+            return board;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the leaderboard of {task} never got there");
+}
+
+// Why one function: one contest's life from opening to settlement, each step checked where it
+// happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contest_hides_private_scores_limits_submissions_and_pays_the_best_once() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 30).await;
+    let nodes = [
+        h.account("node-a", Role::Node, 0).await,
+        h.account("node-b", Role::Node, 0).await,
+        h.account("node-c", Role::Node, 0).await,
+    ];
+    let clients: Vec<Client> = nodes.iter().map(|t| h.client(t)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // A contest needs a deadline; node limits are for contests only.
+    let no_deadline = CreateTaskRequest {
+        name: "c".into(),
+        fee: 1,
+        min_accuracy: 0.5,
+        max_attempts: None,
+        deadline_s: None,
+        requirements: Requirements::default(),
+        mode: TaskMode::Contest,
+        max_nodes: None,
+        submission_limit: None,
+        train_files: vec![],
+        validation_files: vec![],
+        t1_ms: 0,
+        upload_ms: 0,
+    };
+    let refused = h.client(&publisher).create_task(&no_deadline).await;
+    assert_eq!(status_of(refused.unwrap_err()), 400);
+    let first_with_limit = CreateTaskRequest {
+        mode: TaskMode::First,
+        max_nodes: Some(2),
+        ..no_deadline
+    };
+    let refused = h.client(&publisher).create_task(&first_with_limit).await;
+    assert_eq!(status_of(refused.unwrap_err()), 400);
+
+    // Two nodes at once, two submissions each, a bar every model that runs reaches.
+    let deadline_s = 8;
+    let task = h
+        .publish_with(&publisher, dir.path(), 200, |o| {
+            o.min_accuracy = 0.01;
+            o.deadline_s = Some(deadline_s);
+            o.contest = Some(publisher::ContestOptions {
+                max_nodes: Some(2),
+                submission_limit: Some(2),
+            });
+        })
+        .await;
+    let contest = task.contest.clone().expect("a contest");
+    assert_eq!(task.mode, TaskMode::Contest);
+    assert_eq!((contest.max_nodes, contest.submission_limit), (2, 2));
+    assert_eq!(contest.public_samples + contest.private_samples, 200);
+    assert_eq!(contest.public_samples, 100);
+
+    let grant_a: LeaseGrant = clients[0].post("/api/v1/leases", &caps()).await.unwrap();
+    let grant_b: LeaseGrant = clients[1].post("/api/v1/leases", &caps()).await.unwrap();
+    assert_eq!(grant_a.task_id, task.id);
+    assert_eq!(grant_b.task_id, task.id);
+    assert_eq!(grant_a.mode, TaskMode::Contest);
+    assert_eq!(grant_a.submissions_left, Some(2));
+    assert!(
+        clients[2].lease(&caps()).await.unwrap().is_none(),
+        "max_nodes = 2: a third node waits"
+    );
+    assert!(
+        clients[0].lease(&caps()).await.unwrap().is_none(),
+        "one lease per node at a time"
+    );
+    submit(&clients[0], dir.path(), &grant_a.lease_id)
+        .await
+        .unwrap();
+    let grant_c: LeaseGrant = clients[2].post("/api/v1/leases", &caps()).await.unwrap();
+    assert_eq!(grant_c.task_id, task.id, "A's slot went to C");
+    submit(&clients[1], dir.path(), &grant_b.lease_id)
+        .await
+        .unwrap();
+    submit(&clients[2], dir.path(), &grant_c.lease_id)
+        .await
+        .unwrap();
+    let grant_a2: LeaseGrant = clients[0].post("/api/v1/leases", &caps()).await.unwrap();
+    assert_eq!(grant_a2.submissions_left, Some(1));
+    submit(&clients[0], dir.path(), &grant_a2.lease_id)
+        .await
+        .unwrap();
+    assert!(
+        clients[0].lease(&caps()).await.unwrap().is_none(),
+        "A has used its two submissions"
+    );
+
+    // Before the deadline a node sees public scores only, on its submissions and the board.
+    let seen = board_until(&clients[2], &task.id, |b| {
+        b.entries.iter().all(|e| e.state == SubmissionState::Scored)
+    })
+    .await;
+    assert_eq!(seen.entries.len(), 4);
+    assert!(!seen.settled);
+    for e in &seen.entries {
+        assert!(
+            e.public_accuracy.is_some() && e.private_accuracy.is_none(),
+            "{e:?}"
+        );
+    }
+    let mine: SubmissionInfo = clients[0]
+        .get(&format!("/api/v1/leases/{}/submission", grant_a.lease_id))
+        .await
+        .unwrap();
+    assert_eq!(mine.state, SubmissionState::Scored);
+    assert!(mine.public_accuracy.is_some());
+    assert_eq!(
+        (mine.accuracy, mine.private_accuracy, mine.rank),
+        (None, None, None)
+    );
+    let Some(ValidationReport::Ran(run)) = &mine.report else {
+        panic!("{mine:?}");
+    };
+    assert_eq!(run.samples, 100, "the report covers the public part alone");
+    assert_eq!(run.confusion.iter().flatten().sum::<usize>(), 100);
+    assert_eq!(Some(run.accuracy), mine.public_accuracy);
+    assert!(run.parts.as_ref().is_some_and(|p| p.private.is_none()));
+    let raw = h
+        .http
+        .get(format!(
+            "{}/api/v1/leases/{}/submission",
+            h.url, grant_a.lease_id
+        ))
+        .bearer_auth(&nodes[0])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.contains("\"private_accuracy\":null"), "{raw}");
+    assert!(raw.contains("\"private\":null"), "{raw}");
+    // The publisher, who owns the data, sees both parts at once.
+    let owner = h.client(&publisher).task(&task.id).await.unwrap();
+    assert!(
+        owner
+            .submissions
+            .iter()
+            .all(|s| s.private_accuracy.is_some())
+    );
+
+    // After the deadline: no more submissions, one payment, to the best private score.
+    let late: LeaseGrant = clients[1].post("/api/v1/leases", &caps()).await.unwrap();
+    let settled = board_until(&clients[1], &task.id, |b| b.settled).await;
+    assert_eq!(
+        status_of(
+            submit(&clients[1], dir.path(), &late.lease_id)
+                .await
+                .unwrap_err()
+        ),
+        409,
+        "the contest closed"
+    );
+    let t = h.client(&publisher).task(&task.id).await.unwrap();
+    assert_eq!(t.state, TaskState::Completed, "{t}");
+    let best = t
+        .submissions
+        .iter()
+        .filter(|s| s.private_accuracy.is_some())
+        .min_by(|a, b| {
+            b.private_accuracy
+                .partial_cmp(&a.private_accuracy)
+                .unwrap()
+                .then(a.created_ms.cmp(&b.created_ms))
+        })
+        .unwrap();
+    assert_eq!(
+        t.accepted_submission.as_deref(),
+        Some(best.id.as_str()),
+        "{t}"
+    );
+    assert_eq!(settled.entries[0].submission_id, best.id);
+    assert_eq!(settled.entries[0].rank, Some(1));
+    assert!(settled.entries.iter().all(|e| e.private_accuracy.is_some()));
+    let ranks: Vec<u32> = settled.entries.iter().filter_map(|e| e.rank).collect();
+    assert_eq!(ranks, vec![1, 2, 3, 4]);
+    let pays: Vec<LedgerEntry> =
+        h.db.ledger(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.tx_id == format!("pay:{}", task.id))
+            .collect();
+    assert_eq!(pays.len(), 2, "one payment, two entries: {pays:?}");
+    let mut paid = 0;
+    for c in &clients {
+        paid += c.balance().await.unwrap().balance;
+    }
+    assert_eq!(paid, 10);
+    let publisher_balance = h.client(&publisher).balance().await.unwrap().balance;
+    assert_eq!(publisher_balance, 20);
+    // Every node now sees its final rank and its private score.
+    let mine: SubmissionInfo = clients[0]
+        .get(&format!("/api/v1/leases/{}/submission", grant_a.lease_id))
+        .await
+        .unwrap();
+    assert!(
+        mine.rank.is_some() && mine.private_accuracy.is_some(),
+        "{mine:?}"
+    );
+    assert!(h.db.overlapping_leases().await.unwrap().is_empty());
+    assert!(h.db.audit_ledger().await.unwrap().is_empty());
+    // Settling again pays nothing more.
+    assert_eq!(h.db.settle_contests().await.unwrap(), 0);
 }

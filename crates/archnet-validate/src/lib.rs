@@ -21,7 +21,7 @@ pub mod runner;
 
 pub use error::{OnnxError, Result};
 pub use policy::{ModelPolicy, ModelSummary, inspect, read_model};
-pub use runner::{OnnxClassifier, ValidationLimits, ValidationReport};
+pub use runner::{HoldoutEvaluation, OnnxClassifier, ValidationLimits, ValidationReport};
 /// ONNX's protobuf messages (tract's prost types), for tools that build or edit models.
 pub use tract_onnx::pb;
 

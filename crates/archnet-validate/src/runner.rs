@@ -4,7 +4,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use archnet_data::samples::{Evaluation, Samples, evaluate_with};
+use archnet_data::holdout::{Holdout, Part};
+use archnet_data::samples::{Evaluation, Samples, evaluate_parts_with};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
@@ -197,6 +198,18 @@ impl OnnxClassifier {
         limits: &ValidationLimits,
         started: Instant,
     ) -> Result<ValidationReport> {
+        self.validate_holdout(samples, None, limits, started)
+    }
+
+    /// [`OnnxClassifier::validate`], with the public and private parts of a contest's `holdout`
+    /// scored as well (in the same pass) when one is given.
+    pub fn validate_holdout(
+        &self,
+        samples: &Samples,
+        holdout: Option<&Holdout>,
+        limits: &ValidationLimits,
+        started: Instant,
+    ) -> Result<ValidationReport> {
         if samples.shape() != self.sample_shape {
             return Err(OnnxError::Mismatch(format!(
                 "the model was loaded for samples of {:?}, the data has {:?}",
@@ -207,20 +220,38 @@ impl OnnxClassifier {
         let run_started = Instant::now();
         let total = samples.len();
         let mut done = 0;
-        let evaluation = evaluate_with(samples, self.batch_size, &mut |x, n| {
-            if started.elapsed() > limits.max_duration {
-                return Err(OnnxError::Timeout {
-                    limit_s: limits.max_duration.as_secs(),
-                    done,
-                    total,
-                });
-            }
-            let predicted = self.predict(x, n)?;
-            done += n;
-            Ok(predicted)
-        })?;
+        let part_of = |i: usize| match holdout.map(|h| h.part(i)) {
+            Some(Part::Private) => 1,
+            _ => 0,
+        };
+        let parts = if holdout.is_some() { 2 } else { 1 };
+        let mut scored =
+            evaluate_parts_with(samples, self.batch_size, parts, &part_of, &mut |x, n| {
+                if started.elapsed() > limits.max_duration {
+                    return Err(OnnxError::Timeout {
+                        limit_s: limits.max_duration.as_secs(),
+                        done,
+                        total,
+                    });
+                }
+                let predicted = self.predict(x, n)?;
+                done += n;
+                Ok(predicted)
+            })?;
         let seconds = run_started.elapsed().as_secs_f64();
+        let (evaluation, parts) = match scored.len() {
+            2 => {
+                let private = scored.pop().expect("two parts");
+                let public = scored.pop().expect("two parts");
+                (
+                    public.merged(&private),
+                    Some(HoldoutEvaluation { public, private }),
+                )
+            }
+            _ => (scored.remove(0), None),
+        };
         Ok(ValidationReport {
+            parts,
             samples_per_second: evaluation.count as f64 / seconds.max(1e-9),
             evaluation,
             seconds,
@@ -233,10 +264,21 @@ impl OnnxClassifier {
 pub struct ValidationReport {
     /// Accuracy and confusion matrix over the samples.
     pub evaluation: Evaluation,
+    /// The public and private parts scored apart, when a holdout was given.
+    pub parts: Option<HoldoutEvaluation>,
     /// Wall seconds of the run, from the caller's start.
     pub seconds: f64,
     /// Samples run per second.
     pub samples_per_second: f64,
+}
+
+/// A contest's two parts of the validation split, scored apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldoutEvaluation {
+    /// The public part.
+    pub public: Evaluation,
+    /// The private part.
+    pub private: Evaluation,
 }
 
 /// What [`validate_file`] found: the model's summary and its run over the samples.

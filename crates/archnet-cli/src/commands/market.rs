@@ -8,9 +8,11 @@ use archnet_lab::attack::audit::LeakageThresholds;
 use archnet_market::admin::{self, AccountStore};
 use archnet_market::client::Client;
 use archnet_market::node::{self, NodeOptions, Trainer};
-use archnet_market::publisher::{self, AuditGate, PublishEvent, PublishOptions, Published};
+use archnet_market::publisher::{
+    self, AuditGate, ContestOptions, PublishEvent, PublishOptions, Published,
+};
 use archnet_market::server::{self, ServerConfig};
-use archnet_market::types::{CreateAccountRequest, Requirements, TaskInfo, TaskTable};
+use archnet_market::types::{CreateAccountRequest, Requirements, TaskInfo, TaskMode, TaskTable};
 
 use crate::cli::{
     ConnectArgs, CreateAccountArgs, FetchModelArgs, LedgerArgs, NodeArgs, PublishArgs, ServeArgs,
@@ -86,6 +88,10 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
             accept_leakage: args.accept_leakage,
             ..AuditGate::default()
         },
+        contest: (args.mode == TaskMode::Contest).then(|| ContestOptions {
+            max_nodes: args.max_nodes,
+            submission_limit: args.submission_limit,
+        }),
     };
     let client = client(&args.connect)?;
     let mut printer = PublishPrinter::new();
@@ -159,6 +165,13 @@ pub fn tasks(args: &ConnectArgs) -> anyhow::Result<()> {
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let task = block_on(client(&args.connect)?.task(&args.task))??;
     println!("{task}");
+    Ok(())
+}
+
+/// `archnet leaderboard TASK`
+pub fn leaderboard(args: &StatusArgs) -> anyhow::Result<()> {
+    let board = block_on(client(&args.connect)?.leaderboard(&args.task))??;
+    println!("{board}");
     Ok(())
 }
 

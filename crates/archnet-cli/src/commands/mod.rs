@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(args) => market::publish(&args).map(|_| ()),
         Command::Tasks(args) => market::tasks(&args),
         Command::Status(args) => market::status(&args),
+        Command::Leaderboard(args) => market::leaderboard(&args),
         Command::FetchModel(args) => market::fetch_model(&args),
         Command::Node(args) => market::node(&args),
         Command::Balance(args) => market::balance(&args),

@@ -19,7 +19,9 @@ use sqlx::any::AnyPoolOptions;
 
 pub use accounts::{Account, hash_token};
 pub use ledger::{ESCROW_PREFIX, MINT, account_wallet, escrow_wallet};
-pub use tasks::{ClaimedSubmission, LeaseRow, NewTask, SubmissionRow, TaskRow, ValidationOutcome};
+pub use tasks::{
+    ClaimedSubmission, LeaseRow, NewContest, NewTask, SubmissionRow, TaskRow, ValidationOutcome,
+};
 pub use uploads::{ChunkRow, UploadRow};
 
 use crate::error::{Result, ServerError};
@@ -162,14 +164,30 @@ pub async fn fresh_postgres_database(server_url: &str, name: &str) -> Result<Str
 
 #[cfg(test)]
 mod tests {
-    use archnet_api::states::{LeaseState, SubmissionState, TaskState, UploadState};
+    use archnet_api::states::{LeaseState, SubmissionState, TaskMode, TaskState, UploadState};
 
-    /// The words the migration's CHECK constraint allows for `table`'s state column.
+    /// Every migration, oldest first.
+    const MIGRATIONS: &[&str] = &[
+        include_str!("../../migrations/0001_market.sql"),
+        include_str!("../../migrations/0002_contests.sql"),
+    ];
+
+    /// The words the latest migration defining `table` allows in its state column's CHECK.
     fn check_list(table: &str) -> Vec<String> {
-        let sql = include_str!("../../migrations/0001_market.sql");
-        let start = sql
-            .find(&format!("CREATE TABLE {table} ("))
-            .unwrap_or_else(|| panic!("table {table} in the migration"));
+        // 0002 rebuilds `submissions` as `submissions_v2`.
+        let (sql, start) = MIGRATIONS
+            .iter()
+            .rev()
+            .find_map(|sql| {
+                [
+                    format!("CREATE TABLE {table} ("),
+                    format!("CREATE TABLE {table}_v2 ("),
+                ]
+                .iter()
+                .find_map(|head| sql.find(head.as_str()))
+                .map(|start| (sql, start))
+            })
+            .unwrap_or_else(|| panic!("table {table} in the migrations"));
         let body = &sql[start..];
         let check = body
             .find("state TEXT NOT NULL CHECK (state IN (")
@@ -186,10 +204,25 @@ mod tests {
     }
 
     #[test]
+    fn every_migration_is_listed_here() {
+        let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .count();
+        assert_eq!(on_disk, MIGRATIONS.len());
+    }
+
+    #[test]
     fn enums_match_the_migrations_check_lists() {
         assert_eq!(words(UploadState::ALL), check_list("uploads"));
         assert_eq!(words(TaskState::ALL), check_list("tasks"));
         assert_eq!(words(LeaseState::ALL), check_list("leases"));
         assert_eq!(words(SubmissionState::ALL), check_list("submissions"));
+        let mode = MIGRATIONS[1];
+        let list = &mode[mode.find("CHECK (mode IN (").unwrap() + 16..];
+        let list: Vec<String> = list[..list.find("))").unwrap()]
+            .split(',')
+            .map(|w| w.trim().trim_matches('\'').to_string())
+            .collect();
+        assert_eq!(words(TaskMode::ALL), list);
     }
 }

@@ -5,8 +5,9 @@ use super::{Db, is_unique_violation, new_id, now_ms};
 use crate::error::{Result, ServerError};
 use archnet_api::types::{
     Capabilities, FileRef, LeaseInfo, LeaseState, Requirements, SubmissionInfo, SubmissionState,
-    SubmitRequest, TaskState, ValidationReport,
+    SubmitRequest, TaskMode, TaskState, ValidationReport,
 };
+use archnet_data::holdout::Holdout;
 
 /// A task as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -68,9 +69,36 @@ pub struct TaskRow {
     pub delivery_download_ms: Option<i64>,
     /// Why the task failed, when it did.
     pub failure: Option<String>,
+    /// How the task picks the model it pays for.
+    #[sqlx(try_from = "String")]
+    pub mode: TaskMode,
+    /// Nodes that may hold a lease at the same time (1 for a first-model task).
+    pub max_nodes: i64,
+    /// Contest only: submissions one node may make.
+    pub submission_limit: Option<i64>,
+    /// Contest only: leases active now.
+    pub active_leases: i64,
+    /// Contest only: the seed of the public/private cut (never leaves the server).
+    pub holdout_seed: Option<i64>,
+    /// Contest only: validation samples in the public part.
+    pub public_samples: Option<i64>,
+    /// Contest only: when it was settled.
+    pub settled_ms: Option<i64>,
 }
 
 impl TaskRow {
+    /// A contest's public/private cut of its validation split; `None` for a first-model task.
+    pub fn holdout(&self) -> Option<Holdout> {
+        match (self.mode, self.holdout_seed, self.public_samples) {
+            (TaskMode::Contest, Some(seed), Some(public)) => Some(Holdout::new(
+                seed as u64,
+                self.validation_samples as usize,
+                public as usize,
+            )),
+            _ => None,
+        }
+    }
+
     /// What a node must offer to lease the task.
     pub fn requirements(&self) -> Requirements {
         Requirements {
@@ -96,7 +124,8 @@ impl TaskRow {
 const TASK_COLUMNS: &str = "id, publisher, name, state, fee, min_accuracy, max_attempts, attempts, deadline_ms, \
     min_cores, min_memory_mb, backend, key_id, sample_shape, class_names, train_samples, validation_samples, \
     lease_id, accepted_submission, created_ms, queued_ms, waited_ms, completed_ms, delivered_ms, t1_ms, \
-    publish_upload_ms, delivery_download_ms, failure";
+    publish_upload_ms, delivery_download_ms, failure, mode, max_nodes, submission_limit, active_leases, \
+    holdout_seed, public_samples, settled_ms";
 
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -153,6 +182,12 @@ pub struct SubmissionRow {
     pub state: SubmissionState,
     /// Accuracy on the validation split, once measured.
     pub accuracy: Option<f64>,
+    /// Contest only: accuracy on the public part.
+    pub public_accuracy: Option<f64>,
+    /// Contest only: accuracy on the private part.
+    pub private_accuracy: Option<f64>,
+    /// Contest only: the final rank, once settled.
+    pub final_rank: Option<i64>,
     /// The validation report, as JSON.
     pub report: Option<String>,
     /// When the model was handed in (ms since the epoch).
@@ -170,7 +205,7 @@ pub struct SubmissionRow {
 }
 
 impl SubmissionRow {
-    /// The submission as the API reports it, with its report parsed.
+    /// The submission as the API reports it to the task's owner, with its report parsed.
     pub fn info(&self) -> SubmissionInfo {
         SubmissionInfo {
             id: self.id.clone(),
@@ -179,6 +214,9 @@ impl SubmissionRow {
             node: self.node.clone(),
             state: self.state,
             accuracy: self.accuracy,
+            public_accuracy: self.public_accuracy,
+            private_accuracy: self.private_accuracy,
+            rank: self.final_rank.map(|r| r as u32),
             report: self
                 .report
                 .as_deref()
@@ -187,10 +225,49 @@ impl SubmissionRow {
             validated_ms: self.validated_ms,
         }
     }
+
+    /// The submission as a competing node may see it: in a contest not yet settled, everything
+    /// that would give the private part away (the whole split's accuracy, the private part's
+    /// score, the whole split's confusion matrix) is left out, and the report covers the public
+    /// part alone.
+    pub fn info_for_node(&self, task: &TaskRow) -> SubmissionInfo {
+        let mut info = self.info();
+        if task.mode != TaskMode::Contest || task.settled_ms.is_some() {
+            return info;
+        }
+        info.accuracy = None;
+        info.private_accuracy = None;
+        if let Some(ValidationReport::Ran(run)) = &mut info.report {
+            match run.parts.take() {
+                Some(parts) => {
+                    let public = parts.public;
+                    run.accuracy = public.accuracy;
+                    run.samples = public.samples;
+                    run.per_class_accuracy = public
+                        .confusion
+                        .iter()
+                        .enumerate()
+                        .map(|(i, row)| {
+                            let n: usize = row.iter().sum();
+                            (n > 0).then(|| row[i] as f64 / n as f64)
+                        })
+                        .collect();
+                    run.confusion = public.confusion.clone();
+                    run.parts = Some(archnet_api::types::HoldoutScores {
+                        public,
+                        private: None,
+                    });
+                }
+                // A contest run always has parts; without them nothing may be shown.
+                None => info.report = None,
+            }
+        }
+        info
+    }
 }
 
-const SUBMISSION_COLUMNS: &str = "id, task_id, lease_id, node, upload_id, state, accuracy, report, created_ms, \
-    validated_ms, validation_ms, download_ms, train_ms, upload_ms";
+const SUBMISSION_COLUMNS: &str = "id, task_id, lease_id, node, upload_id, state, accuracy, public_accuracy, \
+    private_accuracy, final_rank, report, created_ms, validated_ms, validation_ms, download_ms, train_ms, upload_ms";
 
 /// Everything a new task is made of; the files are completed uploads already checked.
 #[derive(Debug, Clone)]
@@ -227,6 +304,21 @@ pub struct NewTask {
     pub t1_ms: u64,
     /// The publisher's upload time, ms.
     pub upload_ms: u64,
+    /// A contest's rules; `None` for a first-model task.
+    pub contest: Option<NewContest>,
+}
+
+/// The rules of a new contest.
+#[derive(Debug, Clone)]
+pub struct NewContest {
+    /// Nodes that may hold a lease at the same time.
+    pub max_nodes: u32,
+    /// Submissions one node may make.
+    pub submission_limit: u32,
+    /// The seed of the public/private cut.
+    pub holdout_seed: u64,
+    /// Validation samples in the public part.
+    pub public_samples: u64,
 }
 
 /// A submission a validator has claimed.
@@ -243,6 +335,8 @@ pub struct ClaimedSubmission {
 pub struct ValidationOutcome {
     /// Accuracy on the validation split; `None` when the model was refused or failed to run.
     pub accuracy: Option<f64>,
+    /// Contest only: accuracy on the public and on the private part.
+    pub parts: Option<(f64, f64)>,
     /// What the validator found.
     pub report: ValidationReport,
     /// How long validation took, ms.
@@ -258,8 +352,10 @@ impl Db {
         sqlx::query(
             "INSERT INTO tasks (id, publisher, name, state, fee, min_accuracy, max_attempts, attempts, deadline_ms, \
              min_cores, min_memory_mb, backend, key_id, sample_shape, class_names, train_samples, validation_samples, \
-             created_ms, queued_ms, waited_ms, t1_ms, publish_upload_ms) \
-             VALUES ($1, $2, $3, 'open', $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, 0, $17, $18)",
+             created_ms, queued_ms, waited_ms, t1_ms, publish_upload_ms, mode, max_nodes, submission_limit, \
+             holdout_seed, public_samples) \
+             VALUES ($1, $2, $3, 'open', $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, 0, $17, $18, \
+             $19, $20, $21, $22, $23)",
         )
         .bind(&id)
         .bind(&t.publisher)
@@ -279,6 +375,16 @@ impl Db {
         .bind(now)
         .bind(t.t1_ms as i64)
         .bind(t.upload_ms as i64)
+        .bind(match t.contest {
+            Some(_) => TaskMode::Contest,
+            None => TaskMode::First,
+        }
+        .as_str())
+        .bind(t.contest.as_ref().map_or(1, |c| c.max_nodes as i64))
+        .bind(t.contest.as_ref().map(|c| c.submission_limit as i64))
+        // The seed is stored as the same 64 bits, signed.
+        .bind(t.contest.as_ref().map(|c| c.holdout_seed as i64))
+        .bind(t.contest.as_ref().map(|c| c.public_samples as i64))
         .execute(&mut *tx)
         .await?;
         for (split, files) in [
@@ -385,6 +491,14 @@ impl Db {
                 .bind(&lease)
                 .execute(&mut *tx)
                 .await?;
+                // A contest stays open; the node's slot is freed.
+                sqlx::query(
+                    "UPDATE tasks SET active_leases = active_leases - 1 \
+                     WHERE id = $1 AND mode = 'contest' AND active_leases > 0",
+                )
+                .bind(&task)
+                .execute(&mut *tx)
+                .await?;
                 expired += 1;
             }
             tx.commit().await?;
@@ -392,11 +506,12 @@ impl Db {
         Ok(expired)
     }
 
-    /// Fails every queued task past its deadline and refunds its fee. Returns how many.
+    /// Fails every queued first-model task past its deadline and refunds its fee (a contest's
+    /// deadline is [`Db::settle_contests`]'s). Returns how many.
     pub async fn fail_overdue_tasks(&self) -> Result<usize> {
         let now = now_ms();
         let overdue: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM tasks WHERE state = 'open' AND deadline_ms IS NOT NULL AND deadline_ms < $1",
+            "SELECT id FROM tasks WHERE state = 'open' AND mode = 'first' AND deadline_ms IS NOT NULL AND deadline_ms < $1",
         )
         .bind(now)
         .fetch_all(&self.pool)
@@ -406,7 +521,7 @@ impl Db {
             let mut tx = self.pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE tasks SET state = 'failed', failure = 'the deadline passed with no accepted model', \
-                 completed_ms = $1 WHERE id = $2 AND state = 'open'",
+                 completed_ms = $1 WHERE id = $2 AND state = 'open' AND mode = 'first'",
             )
             .bind(now)
             .bind(&id)
@@ -454,6 +569,13 @@ impl Db {
             if !caps.meets(&task.requirements()) {
                 continue;
             }
+            if task.mode == TaskMode::Contest {
+                if let Some(lease) = self.lease_contest(&task, node, caps, ttl_ms).await? {
+                    let task = self.task(&task.id).await?;
+                    return Ok(Some((lease, task)));
+                }
+                continue;
+            }
             let now = now_ms();
             let lease_id = new_id("lease");
             let mut tx = self.pool.begin().await?;
@@ -462,7 +584,7 @@ impl Db {
             let won = sqlx::query(
                 "UPDATE tasks SET state = 'leased', lease_id = $1, \
                  waited_ms = waited_ms + ($2 - COALESCE(queued_ms, $2)), queued_ms = NULL \
-                 WHERE id = $3 AND state = 'open'",
+                 WHERE id = $3 AND state = 'open' AND mode = 'first'",
             )
             .bind(&lease_id)
             .bind(now)
@@ -500,6 +622,96 @@ impl Db {
             return Ok(Some((lease, task)));
         }
         Ok(None)
+    }
+
+    /// One of a contest's slots for `node`, if one is free, the contest has not closed, and the
+    /// node has neither a lease on it now nor its submissions used up.
+    async fn lease_contest(
+        &self,
+        task: &TaskRow,
+        node: &str,
+        caps: &Capabilities,
+        ttl_ms: i64,
+    ) -> Result<Option<LeaseRow>> {
+        let now = now_ms();
+        if task.deadline_ms.is_none_or(|d| d <= now) || task.active_leases >= task.max_nodes {
+            return Ok(None);
+        }
+        let mut tx = self.pool.begin().await?;
+        // Leases that ended with a submission, and the one held now, count against the limit;
+        // a lease that expired handed nothing in and does not.
+        let (used,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM leases WHERE task_id = $1 AND node = $2 AND state IN ('active', 'submitted')",
+        )
+        .bind(&task.id)
+        .bind(node)
+        .fetch_one(&mut *tx)
+        .await?;
+        if used >= task.submission_limit.unwrap_or(1) {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        // The conditional UPDATE is the lock on the slots, as for a first-model task's one.
+        let won = sqlx::query(
+            "UPDATE tasks SET active_leases = active_leases + 1, \
+             waited_ms = waited_ms + ($1 - COALESCE(queued_ms, $1)), queued_ms = NULL \
+             WHERE id = $2 AND state = 'open' AND mode = 'contest' AND active_leases < max_nodes AND deadline_ms > $1",
+        )
+        .bind(now)
+        .bind(&task.id)
+        .execute(&mut *tx)
+        .await?;
+        if won.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let lease_id = new_id("lease");
+        // The unique index on a node's active lease per task refuses a second one that a
+        // concurrent request of the same node would take.
+        let inserted = sqlx::query(
+            "INSERT INTO leases (id, task_id, node, state, created_ms, expires_ms, capabilities) \
+             VALUES ($1, $2, $3, 'active', $4, $5, $6)",
+        )
+        .bind(&lease_id)
+        .bind(&task.id)
+        .bind(node)
+        .bind(now)
+        .bind(now + ttl_ms)
+        .bind(serde_json::to_string(caps).expect("capabilities serialise"))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(Some(LeaseRow {
+            id: lease_id,
+            task_id: task.id.clone(),
+            node: node.to_string(),
+            state: LeaseState::Active,
+            created_ms: now,
+            expires_ms: now + ttl_ms,
+            ended_ms: None,
+        }))
+    }
+
+    /// Submissions `node` may still make to contest `task`, the lease it holds now included.
+    pub async fn submissions_left(&self, task: &TaskRow, node: &str) -> Result<Option<u32>> {
+        let Some(limit) = task.submission_limit else {
+            return Ok(None);
+        };
+        let (submitted,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM leases WHERE task_id = $1 AND node = $2 AND state = 'submitted'",
+        )
+        .bind(&task.id)
+        .bind(node)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some((limit - submitted).max(0) as u32))
     }
 
     /// The lease `id`; `NotFound` when there is none.
@@ -578,7 +790,14 @@ impl Db {
                 existing.id, existing.state
             )));
         }
+        let task = self.task(&lease.task_id).await?;
         let now = now_ms();
+        if task.mode == TaskMode::Contest && task.deadline_ms.is_some_and(|d| d < now) {
+            return Err(ServerError::Conflict(format!(
+                "contest {} closed at its deadline; no more submissions",
+                task.id
+            )));
+        }
         let id = new_id("sub");
         let mut tx = self.pool.begin().await?;
         let ended = sqlx::query(
@@ -597,11 +816,21 @@ impl Db {
                 "lease {lease_id} is not active"
             )));
         }
-        let moved = sqlx::query(
-            "UPDATE tasks SET state = 'validating' WHERE id = $1 AND lease_id = $2 AND state = 'leased'",
-        )
-        .bind(&lease.task_id)
-        .bind(lease_id)
+        // A first-model task waits for the verdict; a contest stays open and frees the slot,
+        // unless it closed meanwhile (the same row lock settlement takes orders the two).
+        let moved = match task.mode {
+            TaskMode::First => sqlx::query(
+                "UPDATE tasks SET state = 'validating' WHERE id = $1 AND lease_id = $2 AND state = 'leased'",
+            )
+            .bind(&lease.task_id)
+            .bind(lease_id),
+            TaskMode::Contest => sqlx::query(
+                "UPDATE tasks SET active_leases = active_leases - 1 \
+                 WHERE id = $1 AND state = 'open' AND active_leases > 0 AND deadline_ms >= $2",
+            )
+            .bind(&lease.task_id)
+            .bind(now),
+        }
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() != 1 {
@@ -726,6 +955,29 @@ impl Db {
         .fetch_one(&mut *tx)
         .await?;
         let task = self.task_in(&mut tx, &submission.task_id).await?;
+        if task.mode == TaskMode::Contest {
+            // The deadline decides; a model that ran waits for it, one that did not is out.
+            let state = match outcome.accuracy {
+                Some(_) => SubmissionState::Scored,
+                None => SubmissionState::Rejected,
+            };
+            let decided = sqlx::query(
+                "UPDATE submissions SET state = $1, accuracy = $2, public_accuracy = $3, private_accuracy = $4, \
+                 report = $5, validated_ms = $6, validation_ms = $7 WHERE id = $8 AND state = 'validating'",
+            )
+            .bind(state.as_str())
+            .bind(outcome.accuracy)
+            .bind(outcome.parts.map(|p| p.0))
+            .bind(outcome.parts.map(|p| p.1))
+            .bind(serde_json::to_string(&outcome.report).expect("a validation report serialises"))
+            .bind(now)
+            .bind(outcome.validation_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(decided.rows_affected() == 1);
+        }
         let accepted = outcome.accuracy.is_some_and(|a| a >= task.min_accuracy);
         let decided = sqlx::query(
             "UPDATE submissions SET state = $1, accuracy = $2, report = $3, validated_ms = $4, validation_ms = $5 \
@@ -807,6 +1059,141 @@ impl Db {
         Ok(true)
     }
 
+    /// Closes every contest past its deadline (its active leases end) and settles each whose
+    /// submissions are all validated: the best private-part accuracy at or over the bar is paid
+    /// (ties go to the earliest submission) and every entry gets its final rank; with none over
+    /// the bar the fee goes back. Each contest is settled once, by whichever server replica's
+    /// conditional `UPDATE` of the task wins. Returns how many were settled.
+    pub async fn settle_contests(&self) -> Result<usize> {
+        let now = now_ms();
+        let due: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM tasks WHERE mode = 'contest' AND state = 'open' AND settled_ms IS NULL AND deadline_ms < $1",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut settled = 0;
+        for (id,) in due {
+            // Closing takes the task row's lock, which a submission in flight holds until it
+            // commits: after this, every submission made before the deadline is visible.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE tasks SET active_leases = 0 WHERE id = $1 AND state = 'open'")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE leases SET state = 'expired', ended_ms = $1 WHERE task_id = $2 AND state = 'active'",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if self.settle_contest(&id, now).await? {
+                settled += 1;
+            }
+        }
+        Ok(settled)
+    }
+
+    /// Settles one closed contest, unless a submission still waits for validation or another
+    /// replica settled it first. Whether this call settled it.
+    // Why one function: the ranks, the task's end and the payment or refund are one SQL
+    // transaction, so a contest is settled whole or not at all.
+    async fn settle_contest(&self, id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM submissions WHERE task_id = $1 AND state IN ('pending', 'validating')",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if waiting > 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let task = self.task_in(&mut tx, id).await?;
+        let ranked: Vec<SubmissionRow> = sqlx::query_as(&format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE task_id = $1 AND state = 'scored' \
+             ORDER BY private_accuracy DESC, created_ms, id"
+        ))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let winner = ranked
+            .first()
+            .filter(|s| s.private_accuracy.is_some_and(|a| a >= task.min_accuracy));
+        let ended = match winner {
+            Some(w) => sqlx::query(
+                "UPDATE tasks SET state = 'completed', accepted_submission = $1, completed_ms = $2, settled_ms = $2 \
+                 WHERE id = $3 AND state = 'open' AND settled_ms IS NULL",
+            )
+            .bind(&w.id)
+            .bind(now)
+            .bind(id),
+            None => sqlx::query(
+                "UPDATE tasks SET state = 'failed', completed_ms = $1, settled_ms = $1, failure = $2 \
+                 WHERE id = $3 AND state = 'open' AND settled_ms IS NULL",
+            )
+            .bind(now)
+            .bind(match ranked.first() {
+                Some(best) => format!(
+                    "the contest closed with no model at the bar on the private part (best {:.2}% < {:.2}%)",
+                    100.0 * best.private_accuracy.unwrap_or(0.0),
+                    100.0 * task.min_accuracy
+                ),
+                None => "the contest closed with no model that ran".to_string(),
+            })
+            .bind(id),
+        }
+        .execute(&mut *tx)
+        .await?;
+        if ended.rows_affected() != 1 {
+            // Another replica settled it.
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for (place, s) in ranked.iter().enumerate() {
+            let won = winner.is_some_and(|w| w.id == s.id);
+            sqlx::query(
+                "UPDATE submissions SET state = $1, final_rank = $2 WHERE id = $3 AND state = 'scored'",
+            )
+            .bind(if won {
+                SubmissionState::Accepted
+            } else {
+                SubmissionState::Rejected
+            }
+            .as_str())
+            .bind(place as i64 + 1)
+            .bind(&s.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        match winner {
+            Some(w) => {
+                transfer(
+                    &mut tx,
+                    &format!("pay:{}", task.id),
+                    &escrow_wallet(&task.id),
+                    &account_wallet(&w.node),
+                    task.fee,
+                    &format!(
+                        "fee of contest {} for submission {} (private part {:.2}% ≥ {:.2}%, first of {})",
+                        task.id,
+                        w.id,
+                        100.0 * w.private_accuracy.unwrap_or(0.0),
+                        100.0 * task.min_accuracy,
+                        ranked.len()
+                    ),
+                )
+                .await?
+            }
+            None => refund(&mut tx, &task).await?,
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Records that the publisher fetched the model (the server → publisher leg).
     pub async fn record_delivery(&self, task_id: &str, download_ms: u64) -> Result<()> {
         sqlx::query(
@@ -820,25 +1207,45 @@ impl Db {
         Ok(())
     }
 
-    /// Audit for tests and the load test: tasks that had two leases active at the same time.
+    /// Audit for tests and the load test: first-model tasks that had two leases active at the
+    /// same time, and contests where one node held two at once or more than `max_nodes` nodes
+    /// held one.
     pub async fn overlapping_leases(&self) -> Result<Vec<String>> {
         let leases: Vec<LeaseRow> = sqlx::query_as(&format!(
             "SELECT {LEASE_COLUMNS} FROM leases ORDER BY task_id, created_ms"
         ))
         .fetch_all(&self.pool)
         .await?;
+        let limits: std::collections::HashMap<String, i64> =
+            sqlx::query_as::<_, (String, i64)>("SELECT id, max_nodes FROM tasks")
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let end = |l: &LeaseRow| l.ended_ms.unwrap_or(l.expires_ms);
         let mut problems = Vec::new();
-        for pair in leases.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            if a.task_id != b.task_id {
-                continue;
-            }
-            let a_end = a.ended_ms.unwrap_or(a.expires_ms);
-            if a.state == LeaseState::Active || a_end > b.created_ms {
-                problems.push(format!(
-                    "task {}: lease {} (until {a_end}) overlaps lease {} (from {})",
-                    a.task_id, a.id, b.id, b.created_ms
-                ));
+        for task in leases.chunk_by(|a, b| a.task_id == b.task_id) {
+            let limit = limits.get(&task[0].task_id).copied().unwrap_or(1);
+            for (i, b) in task.iter().enumerate() {
+                let held: Vec<&LeaseRow> = task[..i]
+                    .iter()
+                    .filter(|a| a.state == LeaseState::Active || end(a) > b.created_ms)
+                    .collect();
+                if held.len() as i64 >= limit {
+                    problems.push(format!(
+                        "task {}: lease {} (from {}) started while {} lease(s) were held, at most {limit} may be",
+                        b.task_id,
+                        b.id,
+                        b.created_ms,
+                        held.len()
+                    ));
+                }
+                if let Some(a) = held.iter().find(|a| a.node == b.node) {
+                    problems.push(format!(
+                        "task {}: node {} held leases {} and {} at once",
+                        b.task_id, b.node, a.id, b.id
+                    ));
+                }
             }
         }
         Ok(problems)

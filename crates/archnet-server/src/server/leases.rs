@@ -47,6 +47,7 @@ pub async fn lease(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     tracing::info!(lease = %lease.id, task = %task.id, node = %node.name, "task leased");
+    let submissions_left = state.db.submissions_left(&task, &node.id).await?;
     Ok(Json(LeaseGrant {
         lease_id: lease.id,
         task_id: task.id.clone(),
@@ -57,6 +58,9 @@ pub async fn lease(
         sample_shape: task.sample_shape()?,
         class_names: task.class_names()?,
         train_samples: task.train_samples as u64,
+        mode: task.mode,
+        deadline_ms: task.deadline_ms,
+        submissions_left,
         expires_ms: lease.expires_ms,
         heartbeat_ms: (ttl.as_millis() / 4) as u64,
     })
@@ -151,7 +155,8 @@ pub async fn submit(
     }
     let submission = state.db.submit(&id, &node.id, &req).await?;
     tracing::info!(submission = %submission.id, lease = %id, node = %node.name, "model submitted");
-    Ok((StatusCode::ACCEPTED, Json(submission.info())))
+    let task = state.db.task(&submission.task_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(submission.info_for_node(&task))))
 }
 
 /// The submission handed in under a lease, with its validation result once there is one.
@@ -172,5 +177,6 @@ pub async fn submission(
         .lease_submission(&id)
         .await?
         .ok_or_else(|| ServerError::NotFound(format!("no submission under lease {id}")))?;
-    Ok(Json(submission.info()))
+    let task = state.db.task(&submission.task_id).await?;
+    Ok(Json(submission.info_for_node(&task)))
 }

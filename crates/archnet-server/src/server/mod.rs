@@ -191,7 +191,7 @@ impl LocalServer {
     }
 }
 
-/// Expires leases and fails overdue tasks, every `reaper_interval_ms`.
+/// Expires leases, fails overdue tasks and settles closed contests, every `reaper_interval_ms`.
 async fn reaper_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = Duration::from_millis(state.config.reaper_interval_ms.max(10));
     loop {
@@ -200,6 +200,11 @@ async fn reaper_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<boo
         }
         if let Err(e) = state.db.fail_overdue_tasks().await {
             tracing::warn!("failing overdue tasks: {e}");
+        }
+        match state.db.settle_contests().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(contests = n, "contests settled"),
+            Err(e) => tracing::warn!("settling contests: {e}"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -19,7 +19,7 @@ use archnet_api::types::*;
     paths(
         accounts::healthz, accounts::me, accounts::create, accounts::balance, accounts::ledger,
         uploads::create, uploads::status, uploads::put_chunk, uploads::complete,
-        tasks::create, tasks::list, tasks::show, tasks::model, tasks::delivery,
+        tasks::create, tasks::list, tasks::show, tasks::model, tasks::delivery, tasks::leaderboard,
         leases::lease, leases::heartbeat, leases::files, leases::chunk, leases::submit, leases::submission,
     ),
     components(schemas(
@@ -28,6 +28,7 @@ use archnet_api::types::*;
         SubmissionInfo, ValidationReport, ValidationRun, UploadState, TaskState, LeaseState,
         SubmissionState, Timing, TaskInfo, LeaseRequest, LeaseGrant, HeartbeatResponse, ChunkInfo,
         FileListing, DatasetListing, SubmitRequest, DeliveryReport, Balance, LedgerEntry, Health,
+        TaskMode, ContestInfo, HoldoutScores, PartScore, Leaderboard, LeaderboardEntry,
     )),
     modifiers(&BearerToken)
 )]

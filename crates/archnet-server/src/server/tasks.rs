@@ -14,12 +14,17 @@ use futures::StreamExt;
 
 use super::AppState;
 use super::auth::Caller;
-use crate::db::{Account, Db, NewTask, TaskRow, UploadRow, now_ms};
+use crate::db::{Account, Db, NewContest, NewTask, SubmissionRow, TaskRow, UploadRow, now_ms};
 use crate::error::{Result, ServerError};
 use crate::timing::task_timing;
 use archnet_api::ErrorBody;
+use archnet_api::states::TaskMode;
 use archnet_api::states::{SubmissionState, TaskState, UploadState};
-use archnet_api::types::{CreateTaskRequest, DeliveryReport, FileRef, Role, TaskInfo};
+use archnet_api::types::{
+    ContestInfo, CreateTaskRequest, DeliveryReport, FileRef, Leaderboard, LeaderboardEntry, Role,
+    TaskInfo,
+};
+use archnet_data::holdout::Holdout;
 
 /// The task routes (under `/api/v1`): open, list, show, fetch the model, report delivery.
 pub(super) fn router() -> Router<AppState> {
@@ -28,7 +33,15 @@ pub(super) fn router() -> Router<AppState> {
         .route("/tasks/{id}", get(show))
         .route("/tasks/{id}/model", get(model))
         .route("/tasks/{id}/delivery", post(delivery))
+        .route("/tasks/{id}/leaderboard", get(leaderboard))
 }
+
+/// Nodes that may hold a lease on a contest at once, unless the publisher says otherwise.
+pub const DEFAULT_MAX_NODES: u32 = 8;
+/// Submissions one node may make to a contest, unless the publisher says otherwise.
+pub const DEFAULT_SUBMISSION_LIMIT: u32 = 3;
+/// The most nodes and submissions a contest may allow.
+const MAX_CONTEST_SLOTS: u32 = 1000;
 
 /// Files per split accepted in one task.
 const MAX_FILES: usize = 10_000;
@@ -135,6 +148,7 @@ pub async fn create(
             "the name must be 1-200 characters".into(),
         ));
     }
+    let contest_rules = contest_rules(&req)?;
     let train = check_split(&state, &account.id, "train", &req.train_files).await?;
     let validation = check_split(&state, &account.id, "validation", &req.validation_files).await?;
     if train.key_id != validation.key_id
@@ -143,6 +157,21 @@ pub async fn create(
     {
         return Err(ServerError::BadRequest(
             "the train and validation manifests differ in key, sample shape or classes".into(),
+        ));
+    }
+    let validation_samples = validation.splits["validation"].count as u64;
+    let contest = contest_rules.map(|(max_nodes, submission_limit)| NewContest {
+        max_nodes,
+        submission_limit,
+        holdout_seed: rand::random(),
+        public_samples: Holdout::public_count(
+            validation_samples as usize,
+            Holdout::DEFAULT_PUBLIC_SHARE,
+        ) as u64,
+    });
+    if contest.is_some() && validation_samples < 2 {
+        return Err(ServerError::BadRequest(
+            "a contest needs at least two validation samples (a public and a private part)".into(),
         ));
     }
     let task = NewTask {
@@ -157,7 +186,8 @@ pub async fn create(
         sample_shape: train.sample_shape,
         class_names: train.class_names.clone(),
         train_samples: train.splits["train"].count as u64,
-        validation_samples: validation.splits["validation"].count as u64,
+        validation_samples,
+        contest,
         train_files: req.train_files.clone(),
         validation_files: req.validation_files.clone(),
         t1_ms: req.t1_ms,
@@ -167,6 +197,33 @@ pub async fn create(
     tracing::info!(task = %id, fee = req.fee, "task opened");
     let row = state.db.task(&id).await?;
     Ok((StatusCode::CREATED, Json(task_info(&state.db, &row).await?)))
+}
+
+/// A contest's `(max_nodes, submission_limit)`, checked; `None` for a first-model task, which
+/// takes neither.
+fn contest_rules(req: &CreateTaskRequest) -> Result<Option<(u32, u32)>> {
+    let bad = |m: &str| Err(ServerError::BadRequest(m.into()));
+    match req.mode {
+        TaskMode::First => {
+            if req.max_nodes.is_some() || req.submission_limit.is_some() {
+                return bad("max_nodes and submission_limit are for contests (mode `contest`)");
+            }
+            Ok(None)
+        }
+        TaskMode::Contest => {
+            if req.deadline_s.is_none_or(|d| d == 0) {
+                return bad("a contest needs a deadline (deadline_s), when it is settled");
+            }
+            let max_nodes = req.max_nodes.unwrap_or(DEFAULT_MAX_NODES);
+            let limit = req.submission_limit.unwrap_or(DEFAULT_SUBMISSION_LIMIT);
+            if !(1..=MAX_CONTEST_SLOTS).contains(&max_nodes)
+                || !(1..=MAX_CONTEST_SLOTS).contains(&limit)
+            {
+                return bad("max_nodes and submission_limit must be 1-1000");
+            }
+            Ok(Some((max_nodes, limit)))
+        }
+    }
 }
 
 /// Everything about a task as its owner sees it.
@@ -187,6 +244,15 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
         name: task.name.clone(),
         publisher: task.publisher.clone(),
         state: task.state,
+        mode: task.mode,
+        contest: (task.mode == TaskMode::Contest).then(|| ContestInfo {
+            max_nodes: task.max_nodes as u32,
+            submission_limit: task.submission_limit.unwrap_or(1) as u32,
+            public_samples: task.public_samples.unwrap_or(0) as u64,
+            private_samples: (task.validation_samples - task.public_samples.unwrap_or(0)) as u64,
+            settled_ms: task.settled_ms,
+        }),
+        deadline_ms: task.deadline_ms,
         fee: task.fee,
         min_accuracy: task.min_accuracy,
         attempts: task.attempts as u32,
@@ -282,6 +348,90 @@ pub async fn model(
         .header(super::CHUNK_SHA256_HEADER, &upload.sha256)
         .body(Body::from_stream(chunks))
         .map_err(|e| ServerError::Internal(e.to_string()))
+}
+
+/// A task's submissions, ranked: public-part accuracy as soon as each is validated, the
+/// private part's (and the final ranks) once the contest is settled. The publisher and admins
+/// see any task's; every node sees a contest's, as it competes in it.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/leaderboard", security(("token" = [])),
+    responses((status = 200, body = Leaderboard), (status = 404, body = ErrorBody)))]
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Leaderboard>> {
+    let task = state.db.task(&id).await?;
+    let visible = task.publisher == caller.0.id
+        || caller.0.role == Role::Admin
+        || (caller.0.role == Role::Node && task.mode == TaskMode::Contest);
+    if !visible {
+        return Err(ServerError::NotFound(format!("task {id}")));
+    }
+    let submissions = state.db.task_submissions(&task.id).await?;
+    let mut names = BTreeMap::new();
+    for s in &submissions {
+        if !names.contains_key(&s.node) {
+            names.insert(s.node.clone(), state.db.account_name(&s.node).await?);
+        }
+    }
+    Ok(Json(rank(&task, &submissions, &names)))
+}
+
+/// The leaderboard of `task` over its `submissions` (`names`: node account id → name).
+pub(crate) fn rank(
+    task: &TaskRow,
+    submissions: &[SubmissionRow],
+    names: &BTreeMap<String, String>,
+) -> Leaderboard {
+    let contest = task.mode == TaskMode::Contest;
+    let settled = task.settled_ms.is_some();
+    let entry = |s: &SubmissionRow| LeaderboardEntry {
+        rank: None,
+        submission_id: s.id.clone(),
+        node_name: names.get(&s.node).cloned().unwrap_or_default(),
+        state: s.state,
+        public_accuracy: if contest {
+            s.public_accuracy
+        } else {
+            s.accuracy
+        },
+        private_accuracy: s.private_accuracy.filter(|_| settled),
+        submitted_ms: s.created_ms,
+    };
+    // (score, time) of the submissions that ran: private after settlement, public before.
+    let score = |s: &SubmissionRow| match (contest, settled) {
+        (true, true) => s.private_accuracy,
+        (true, false) => s.public_accuracy,
+        (false, _) => s.accuracy,
+    };
+    let mut ran: Vec<&SubmissionRow> = submissions.iter().filter(|s| score(s).is_some()).collect();
+    ran.sort_by(|a, b| {
+        score(b)
+            .partial_cmp(&score(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.created_ms.cmp(&b.created_ms))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut entries: Vec<LeaderboardEntry> = ran
+        .iter()
+        .enumerate()
+        .map(|(i, s)| LeaderboardEntry {
+            // A settled contest's stored rank is the one it was paid by.
+            rank: Some(s.final_rank.map_or(i as u32 + 1, |r| r as u32)),
+            ..entry(s)
+        })
+        .collect();
+    entries.extend(submissions.iter().filter(|s| score(s).is_none()).map(entry));
+    Leaderboard {
+        task_id: task.id.clone(),
+        task_name: task.name.clone(),
+        mode: task.mode,
+        state: task.state,
+        min_accuracy: task.min_accuracy,
+        deadline_ms: task.deadline_ms,
+        settled,
+        entries,
+    }
 }
 
 /// The publisher reports how long fetching the model took (the server → publisher leg of t2).

@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use crate::db::{ClaimedSubmission, ValidationOutcome};
 use crate::error::{Result, ServerError};
-use archnet_api::types::{ValidationReport, ValidationRun};
+use archnet_api::types::{HoldoutScores, PartScore, ValidationReport, ValidationRun};
+use archnet_data::holdout::Holdout;
 
 /// Claims and validates submissions until `stop` changes.
 pub async fn run(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -64,6 +65,7 @@ async fn validate_claimed(
         let shape = task.sample_shape()?;
         let classes = task.class_names()?.len();
         let key_id = task.key_id.clone();
+        let holdout = task.holdout();
         let policy = state.config.policy();
         let limits = state.config.validation_limits();
         // Renew the claim while the model runs, so no other validator takes it over.
@@ -83,9 +85,12 @@ async fn validate_claimed(
             run_model(
                 &bytes,
                 &dataset_dir,
-                shape,
-                classes,
-                &key_id,
+                ModelTask {
+                    shape,
+                    classes,
+                    key_id: &key_id,
+                    holdout: holdout.as_ref(),
+                },
                 &policy,
                 &limits,
             )
@@ -94,8 +99,15 @@ async fn validate_claimed(
         keep_alive.abort();
         match run {
             Ok(Ok(run)) => {
+                let parts = run.parts.as_ref().map(|p| {
+                    (
+                        p.public.accuracy,
+                        p.private.as_ref().map_or(f64::NAN, |q| q.accuracy),
+                    )
+                });
                 let report = ValidationReport::Ran(run);
                 ValidationOutcome {
+                    parts,
                     accuracy: report.accuracy(),
                     report,
                     validation_ms: started.elapsed().as_millis() as i64,
@@ -120,21 +132,35 @@ async fn validate_claimed(
 fn refused(reason: String, started: Instant) -> ValidationOutcome {
     ValidationOutcome {
         accuracy: None,
+        parts: None,
         report: ValidationReport::Refused { refused: reason },
         validation_ms: started.elapsed().as_millis() as i64,
     }
+}
+
+/// What the validator checks a model against: the task's sample shape, classes and key, and a
+/// contest's public/private cut.
+struct ModelTask<'a> {
+    shape: [usize; 3],
+    classes: usize,
+    key_id: &'a str,
+    holdout: Option<&'a Holdout>,
 }
 
 /// Runs the model over the validation split; the error is the reason it was refused.
 fn run_model(
     bytes: &[u8],
     dataset_dir: &Path,
-    shape: [usize; 3],
-    classes: usize,
-    key_id: &str,
+    task: ModelTask<'_>,
     policy: &archnet_validate::ModelPolicy,
     limits: &archnet_validate::ValidationLimits,
 ) -> std::result::Result<ValidationRun, String> {
+    let ModelTask {
+        shape,
+        classes,
+        key_id,
+        holdout,
+    } = task;
     let started = Instant::now();
     let onnx =
         OnnxClassifier::load(bytes, policy, limits, shape, classes).map_err(|e| e.to_string())?;
@@ -152,11 +178,20 @@ fn run_model(
         split: "validation".into(),
     };
     let report = onnx
-        .validate(&samples, limits, started)
+        .validate_holdout(&samples, holdout, limits, started)
         .map_err(|e| e.to_string())?;
     let e = &report.evaluation;
+    let part = |e: &archnet_data::samples::Evaluation| PartScore {
+        accuracy: e.accuracy,
+        samples: e.count,
+        confusion: e.confusion.clone(),
+    };
     Ok(ValidationRun {
         accuracy: e.accuracy,
+        parts: report.parts.as_ref().map(|p| HoldoutScores {
+            public: part(&p.public),
+            private: Some(part(&p.private)),
+        }),
         samples: e.count,
         per_class_accuracy: e
             .per_class_accuracy()
