@@ -4,6 +4,10 @@
 //! mid-task. Checks that exactly one payment was made and that the delivered ONNX scores, on the
 //! publisher's copy of the validation split, what the server reported.
 //!
+//! A contest goes the same way with three nodes, one killed mid-task, and the server killed
+//! before the deadline and restarted after it: it is settled once, paying the best private-part
+//! score, and nodes see no private score before the deadline.
+//!
 //! Runs on SQLite always, and on PostgreSQL when `ARCHNET_TEST_POSTGRES` names a server
 //! (`.ci/run` starts one).
 
@@ -444,18 +448,208 @@ fn marketplace_end_to_end_on_sqlite() {
     scenario(None);
 }
 
-#[test]
-fn marketplace_end_to_end_on_postgres() {
+/// Runs `scenario` on a fresh PostgreSQL database `name`, when `ARCHNET_TEST_POSTGRES` names a
+/// server.
+fn on_postgres(name: &str, scenario: impl FnOnce(Option<&str>)) {
     let Ok(server) = std::env::var("ARCHNET_TEST_POSTGRES") else {
         eprintln!("SKIPPED: ARCHNET_TEST_POSTGRES is not set (CI starts PostgreSQL and sets it)");
         return;
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let url = runtime
-        .block_on(archnet_market::db::fresh_postgres_database(
-            &server,
-            "archnet_e2e",
-        ))
+        .block_on(archnet_market::db::fresh_postgres_database(&server, name))
         .unwrap();
     scenario(Some(&url));
+}
+
+#[test]
+fn marketplace_end_to_end_on_postgres() {
+    on_postgres("archnet_e2e", scenario);
+}
+
+/// Output of `archnet leaderboard TASK` as `token`.
+fn leaderboard(server: &str, token: &str, task: &str) -> String {
+    archnet_ok(&with_server(server, token, &["leaderboard", task]))
+}
+
+/// The leaderboard's entry lines (rank, node, public, private, state, …).
+fn entries(board: &str) -> Vec<Vec<String>> {
+    board
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+// Why one function: one contest's life across processes, each fault injected where it matters.
+fn contest_scenario(database: Option<&str>) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("pub.key");
+    train_auto_key(&sample(), &key, &["--epochs", "4", "--eval-limit", "50"]);
+    let data_dir = d.join("server");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let publisher = account("publisher", "publisher", 100, &data_dir, database);
+    let names = ["node-a", "node-b", "node-c"];
+    let tokens: Vec<String> = names
+        .iter()
+        .map(|n| account(n, "node", 0, &data_dir, database))
+        .collect();
+    let admin = account("admin", "admin", 0, &data_dir, database);
+    let mut server = Server::start(&data_dir, free_port(), database);
+    let url = server.url();
+
+    let work = d.join("publish");
+    let data = sample();
+    // Three nodes sharing two cores handed in 16 s after the contest opened with this test
+    // running alone (2026-12-02, the 2-core CI machine); the deadline leaves room for the
+    // suite's other tests running beside it, and the test fails plainly if that was not enough.
+    let deadline = Duration::from_secs(100);
+    let out = archnet_ok(&with_server(
+        &url,
+        &publisher,
+        &[
+            "publish",
+            "--key",
+            key.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--fee",
+            "10",
+            "--min-accuracy",
+            "20",
+            "--mode",
+            "contest",
+            "--deadline",
+            &format!("{}s", deadline.as_secs()),
+            "--max-nodes",
+            "3",
+            "--submission-limit",
+            "1",
+            "--work-dir",
+            work.to_str().unwrap(),
+            "--accept-leakage",
+        ],
+    ));
+    let opened = Instant::now();
+    let task = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("task ")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("a task line");
+
+    // Three nodes lease at once; C is killed mid-task.
+    let mut nodes: Vec<Child> = names
+        .iter()
+        .zip(&tokens)
+        .map(|(n, t)| node(&url, t, &d.join(n), &d.join(format!("{n}.log"))))
+        .collect();
+    wait_status(&url, &publisher, &task, "three leases", |s| {
+        active_leases(s) == 3
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut c = nodes.pop().unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    for (n, child) in names.iter().zip(nodes) {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("scored"),
+            "{n}: {stdout}\n{}",
+            std::fs::read_to_string(d.join(format!("{n}.log"))).unwrap_or_default()
+        );
+        assert!(stdout.contains("on the public part"), "{stdout}");
+    }
+    eprintln!(
+        "the nodes handed in {:?} after the contest opened",
+        opened.elapsed()
+    );
+    assert!(
+        opened.elapsed() < deadline - Duration::from_secs(10),
+        "the nodes took {:?}, too close to the deadline for this test's timing",
+        opened.elapsed()
+    );
+
+    // The submission limit (one): A is leased nothing more, and says so.
+    let again = archnet_ok(&with_server(
+        &url,
+        &tokens[0],
+        &[
+            "node",
+            "--once",
+            "--max-idle",
+            "2s",
+            "--work-dir",
+            d.join("node-a").to_str().unwrap(),
+        ],
+    ));
+    assert!(!again.contains(&task), "{again}");
+
+    // Before the deadline a node sees public scores only.
+    let board = leaderboard(&url, &tokens[1], &task);
+    assert!(board.contains("private scores hidden until"), "{board}");
+    let rows = entries(&board);
+    assert_eq!(rows.len(), 2, "{board}");
+    for row in &rows {
+        assert!(row[2].ends_with('%') && row[3] == "-", "{board}");
+    }
+
+    // The server dies before the deadline and comes back after it.
+    let until_deadline = deadline.saturating_sub(opened.elapsed());
+    std::thread::sleep(until_deadline.saturating_sub(Duration::from_secs(3)));
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    server.child = spawn(&server.args, &data_dir.join("server.log"));
+    server.wait_healthy();
+    let status = wait_status(&url, &publisher, &task, "settlement", |s| {
+        s.contains(": completed") || s.contains(": failed")
+    });
+    assert!(status.contains(": completed"), "{status}");
+
+    // One payment, to the best private score; the board shows the final ranks to every node.
+    let board = leaderboard(&url, &tokens[1], &task);
+    assert!(board.contains("settled"), "{board}");
+    let rows = entries(&board);
+    assert_eq!(
+        rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        ["1", "2"],
+        "{board}"
+    );
+    let private = |r: &Vec<String>| r[3].trim_end_matches('%').parse::<f64>().unwrap();
+    assert!(private(&rows[0]) >= private(&rows[1]), "{board}");
+    assert!(private(&rows[0]) >= 20.0, "{board}");
+    let winner = rows[0][1].clone();
+    let ledger = archnet_ok(&with_server(&url, &admin, &["ledger", "--wallet", "all"]));
+    let pay_entries = ledger.lines().filter(|l| l.starts_with("pay:")).count();
+    assert_eq!(pay_entries, 2, "one payment = two entries:\n{ledger}");
+    for (n, t) in names.iter().zip(&tokens) {
+        let out = archnet_ok(&with_server(&url, t, &["balance"]));
+        let expected = if *n == winner { 10 } else { 0 };
+        assert!(out.contains(&format!(": {expected} credits")), "{n}: {out}");
+    }
+    // The winner's model is the one delivered.
+    let model = d.join("model.onnx");
+    let fetched = archnet_ok(&with_server(
+        &url,
+        &publisher,
+        &["fetch-model", &task, "--out", model.to_str().unwrap()],
+    ));
+    assert!(
+        fetched.contains("the model the server accepted"),
+        "{fetched}"
+    );
+}
+
+#[test]
+fn a_contest_end_to_end_on_sqlite() {
+    contest_scenario(None);
+}
+
+#[test]
+fn a_contest_end_to_end_on_postgres() {
+    on_postgres("archnet_contest_e2e", contest_scenario);
 }
