@@ -971,3 +971,155 @@ async fn a_contest_hides_private_scores_limits_submissions_and_pays_the_best_onc
     // Settling again pays nothing more.
     assert_eq!(h.db.settle_contests().await.unwrap(), 0);
 }
+
+/// Signs in to the dashboard with `token`; returns the session cookie (`name=value`).
+async fn sign_in(h: &Harness, http: &reqwest::Client, token: &str) -> String {
+    let answer = http
+        .post(format!("{}/session", h.url))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let set_cookie = answer.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    assert!(!set_cookie.contains(token), "the token is not the cookie");
+    assert_eq!(answer.headers()[reqwest::header::LOCATION], "/");
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// A dashboard page as `cookie` sees it: status and body, with the security headers checked.
+async fn page(
+    h: &Harness,
+    http: &reqwest::Client,
+    path: &str,
+    cookie: Option<&str>,
+) -> (StatusCode, String) {
+    let mut req = http.get(format!("{}{path}", h.url));
+    if let Some(c) = cookie {
+        req = req.header(reqwest::header::COOKIE, c);
+    }
+    let answer = req.send().await.unwrap();
+    let csp = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let status = answer.status();
+    let body = answer.text().await.unwrap();
+    assert!(!body.contains("<script"), "no script on any page:\n{body}");
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_signs_in_by_cookie_escapes_names_and_shows_each_role_its_page() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 30).await;
+    let node = h.account("node-a", Role::Node, 0).await;
+    let admin = h.account("root", Role::Admin, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let xss = "<script>alert(1)</script>";
+    let task = h
+        .publish_with(&publisher, dir.path(), 20, |o| {
+            o.name = xss.into();
+            o.min_accuracy = 0.01;
+            o.deadline_s = Some(3600);
+            o.contest = Some(publisher::ContestOptions::default());
+        })
+        .await;
+    let c = h.client(&node);
+    let grant: LeaseGrant = c.post("/api/v1/leases", &caps()).await.unwrap();
+    submit(&c, dir.path(), &grant.lease_id).await.unwrap();
+    board_until(&c, &task.id, |b| {
+        b.entries.iter().all(|e| e.state == SubmissionState::Scored)
+    })
+    .await;
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (status, body) = page(&h, &http, "/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("name=\"token\"") && body.contains("type=\"password\""),
+        "{body}"
+    );
+    let wrong = http
+        .post(format!("{}/session", h.url))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    // The publisher: their task, its name as text, the leaderboard with both parts, the timeline.
+    let cookie = sign_in(&h, &http, &publisher).await;
+    let (_, home) = page(&h, &http, "/", Some(&cookie)).await;
+    assert!(
+        home.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{home}"
+    );
+    assert!(!home.contains(xss));
+    let (status, task_page) = page(
+        &h,
+        &http,
+        &format!("/dashboard/tasks/{}", task.id),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{task_page}");
+    assert!(
+        task_page.contains("id=\"leaderboard\"") && task_page.contains("node-a"),
+        "{task_page}"
+    );
+    assert!(task_page.contains("private part"), "{task_page}");
+    assert!(task_page.contains("<svg id=\"timeline\""), "{task_page}");
+    assert!(!task_page.contains(xss));
+
+    // The node: the open contest, its submission with the public score only.
+    let node_cookie = sign_in(&h, &http, &node).await;
+    let (_, node_home) = page(&h, &http, "/", Some(&node_cookie)).await;
+    assert!(
+        node_home.contains("Your submissions") && node_home.contains("scored"),
+        "{node_home}"
+    );
+    assert!(node_home.contains("&lt;script&gt;"), "{node_home}");
+    // Another's task page is not shown to a node.
+    let (status, _) = page(
+        &h,
+        &http,
+        &format!("/dashboard/tasks/{}", task.id),
+        Some(&node_cookie),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The admin: the ledger's audit, the node just seen, every task.
+    let admin_cookie = sign_in(&h, &http, &admin).await;
+    let (_, admin_home) = page(&h, &http, "/", Some(&admin_cookie)).await;
+    assert!(admin_home.contains("Balanced"), "{admin_home}");
+    assert!(
+        admin_home.contains("node-a") && admin_home.contains("2 cores"),
+        "{admin_home}"
+    );
+    assert!(admin_home.contains(&task.id), "{admin_home}");
+
+    // Signing out ends the session on the server, whatever the browser keeps.
+    let out = http
+        .post(format!("{}/session/end", h.url))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let (_, after) = page(&h, &http, "/", Some(&cookie)).await;
+    assert!(after.contains("name=\"token\""), "signed out: {after}");
+}

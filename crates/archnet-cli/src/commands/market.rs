@@ -88,7 +88,7 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
             accept_leakage: args.accept_leakage,
             ..AuditGate::default()
         },
-        contest: (args.mode == TaskMode::Contest).then(|| ContestOptions {
+        contest: (args.mode == TaskMode::Contest).then_some(ContestOptions {
             max_nodes: args.max_nodes,
             submission_limit: args.submission_limit,
         }),

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod ledger;
+mod sessions;
 mod tasks;
 mod uploads;
 
@@ -19,6 +20,7 @@ use sqlx::any::AnyPoolOptions;
 
 pub use accounts::{Account, hash_token};
 pub use ledger::{ESCROW_PREFIX, MINT, account_wallet, escrow_wallet};
+pub use sessions::{NodeSeen, SESSION_TTL_MS};
 pub use tasks::{
     ClaimedSubmission, LeaseRow, NewContest, NewTask, SubmissionRow, TaskRow, ValidationOutcome,
 };
@@ -170,6 +172,7 @@ mod tests {
     const MIGRATIONS: &[&str] = &[
         include_str!("../../migrations/0001_market.sql"),
         include_str!("../../migrations/0002_contests.sql"),
+        include_str!("../../migrations/0003_dashboard.sql"),
     ];
 
     /// The words the latest migration defining `table` allows in its state column's CHECK.

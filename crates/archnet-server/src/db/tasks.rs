@@ -162,7 +162,7 @@ impl LeaseRow {
     }
 }
 
-const LEASE_COLUMNS: &str = "id, task_id, node, state, created_ms, expires_ms, ended_ms";
+pub(super) const LEASE_COLUMNS: &str = "id, task_id, node, state, created_ms, expires_ms, ended_ms";
 
 /// A submission as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -266,7 +266,7 @@ impl SubmissionRow {
     }
 }
 
-const SUBMISSION_COLUMNS: &str = "id, task_id, lease_id, node, upload_id, state, accuracy, public_accuracy, \
+pub(super) const SUBMISSION_COLUMNS: &str = "id, task_id, lease_id, node, upload_id, state, accuracy, public_accuracy, \
     private_accuracy, final_rank, report, created_ms, validated_ms, validation_ms, download_ms, train_ms, upload_ms";
 
 /// Everything a new task is made of; the files are completed uploads already checked.
@@ -755,7 +755,7 @@ impl Db {
     pub async fn heartbeat(&self, id: &str, node: &str, ttl_ms: i64) -> Result<i64> {
         let now = now_ms();
         let renewed = sqlx::query(
-            "UPDATE leases SET expires_ms = $1 WHERE id = $2 AND node = $3 AND state = 'active' AND expires_ms >= $4",
+            "UPDATE leases SET expires_ms = $1, heartbeat_ms = $4 WHERE id = $2 AND node = $3 AND state = 'active' AND expires_ms >= $4",
         )
         .bind(now + ttl_ms)
         .bind(id)

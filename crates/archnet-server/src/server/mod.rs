@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 pub mod config;
+pub mod dashboard;
 mod leases;
 pub mod openapi;
 mod tasks;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(leases::router());
     Router::new()
+        .merge(dashboard::router())
         .route("/healthz", get(accounts::healthz))
         .route("/openapi.json", get(openapi::serve))
         .nest("/api/v1", api)
