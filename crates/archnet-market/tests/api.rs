@@ -800,8 +800,10 @@ async fn a_contest_hides_private_scores_limits_submissions_and_pays_the_best_onc
     let refused = h.client(&publisher).create_task(&first_with_limit).await;
     assert_eq!(status_of(refused.unwrap_err()), 400);
 
-    // Two nodes at once, two submissions each, a bar every model that runs reaches.
-    let deadline_s = 8;
+    // Two nodes at once, two submissions each, a bar every model that runs reaches. The
+    // deadline is far off; the test moves it to now when it is ready (below), so that a slow
+    // machine cannot make the contest close early.
+    let deadline_s = 3600;
     let task = h
         .publish_with(&publisher, dir.path(), 200, |o| {
             o.min_accuracy = 0.01;
@@ -909,6 +911,12 @@ async fn a_contest_hides_private_scores_limits_submissions_and_pays_the_best_onc
 
     // After the deadline: no more submissions, one payment, to the best private score.
     let late: LeaseGrant = clients[1].post("/api/v1/leases", &caps()).await.unwrap();
+    sqlx::query("UPDATE tasks SET deadline_ms = $1 WHERE id = $2")
+        .bind(archnet_market::db::now_ms() - 1)
+        .bind(&task.id)
+        .execute(h.db.pool())
+        .await
+        .unwrap();
     let settled = board_until(&clients[1], &task.id, |b| b.settled).await;
     assert_eq!(
         status_of(
