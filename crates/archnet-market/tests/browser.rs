@@ -104,6 +104,20 @@ fn shot(browser_png: Vec<u8>, name: &str, scratch: &Path) {
     );
 }
 
+/// Clicks the element at `css` and waits for the page to show `then`.
+async fn click_then_wait(b: &fantoccini::Client, css: &str, then: &str) {
+    let element = b.find(Locator::Css(css)).await;
+    element
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css(then))
+        .await
+        .unwrap_or_else(|e| panic!("after clicking {css}, no {then}: {e}"));
+}
+
 async fn sign_in(b: &fantoccini::Client, server: &str, token: &str) {
     b.goto(&format!("{server}/")).await.unwrap();
     if let Ok(out) = b.find(Locator::Css("header form button")).await {
@@ -111,16 +125,7 @@ async fn sign_in(b: &fantoccini::Client, server: &str, token: &str) {
     }
     let field = b.find(Locator::Css("input[name=token]")).await.unwrap();
     field.send_keys(token).await.unwrap();
-    b.find(Locator::Css("form.signin button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .for_element(Locator::Css("header .who"))
-        .await
-        .expect("signed in");
+    click_then_wait(b, "form.signin button", "header .who").await;
     assert!(
         !b.current_url().await.unwrap().as_str().contains(token),
         "the token never goes in a URL"
@@ -252,16 +257,7 @@ async fn the_dashboard_works_in_headless_chromium() {
     sign_in(&b, &url, &publisher).await;
     assert_eq!(text(&b, "main table td a").await, XSS);
     assert!(b.get_alert_text().await.is_err(), "no alert opened");
-    b.find(Locator::Css("main table td a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .for_element(Locator::Id("leaderboard"))
-        .await
-        .unwrap();
+    click_then_wait(&b, "main table td a", "#leaderboard").await;
     let board = text(&b, "#leaderboard").await;
     assert!(
         board.contains("node-a") && board.contains("node-b"),
