@@ -18,6 +18,18 @@ pub struct Account {
     pub role: Role,
 }
 
+impl Account {
+    /// An account from its `(id, name, role)` row; a role the code does not know is an internal
+    /// error.
+    pub(crate) fn from_row((id, name, role): (String, String, String)) -> Result<Account> {
+        Ok(Account {
+            id,
+            name,
+            role: role.parse().map_err(ServerError::Internal)?,
+        })
+    }
+}
+
 /// The stored form of a token: its sha256, hex. A leaked database yields no usable token.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -108,14 +120,7 @@ impl Db {
                 .bind(hash_token(token))
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|(id, name, role)| {
-            Ok(Account {
-                id,
-                name,
-                role: role.parse().map_err(ServerError::Internal)?,
-            })
-        })
-        .transpose()
+        row.map(Account::from_row).transpose()
     }
 
     /// An account with its balance.

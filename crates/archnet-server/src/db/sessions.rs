@@ -6,7 +6,7 @@ use rand::RngCore;
 use super::accounts::hash_token;
 use super::tasks::{LEASE_COLUMNS, SUBMISSION_COLUMNS};
 use super::{Account, Db, LeaseRow, SubmissionRow, now_ms};
-use crate::error::{Result, ServerError};
+use crate::error::Result;
 use archnet_api::types::Capabilities;
 
 /// How long a dashboard session lasts, ms (12 hours).
@@ -60,14 +60,7 @@ impl Db {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(id, name, role)| {
-            Ok(Account {
-                id,
-                name,
-                role: role.parse().map_err(ServerError::Internal)?,
-            })
-        })
-        .transpose()
+        row.map(Account::from_row).transpose()
     }
 
     /// Ends a session (signing out).
