@@ -75,12 +75,14 @@ impl std::fmt::Display for AccountInfo {
 /// `POST /api/v1/accounts` (admin).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateAccountRequest {
-    /// The account name (unique).
+    /// The account name (unique): 1-64 letters, digits, `-`, `_` or `.`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// What the account may do.
     pub role: Role,
     /// Credits deposited into the new account (from the `mint` wallet).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub credit: i64,
 }
 
@@ -110,13 +112,18 @@ impl std::fmt::Display for CreatedAccount {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUploadRequest {
     /// Plain file name (letters, digits, `.`, `_`, `-`; no path).
+    #[schema(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
     pub name: String,
-    /// Size of the whole file in bytes.
+    /// Size of the whole file in bytes (at most the server's `max_file_bytes` for a publisher,
+    /// `max_model_bytes` for a node: 413 above).
     pub size: u64,
     /// sha256 of the whole file, lowercase hex; checked when the upload completes.
+    #[schema(pattern = r"^[0-9a-f]{64}$")]
     pub sha256: String,
-    /// Bytes per chunk (every chunk but the last); the server's default when absent.
+    /// Bytes per chunk (every chunk but the last), at most the server's `max_chunk_bytes`
+    /// (16 MiB unless set otherwise: 400 above); the server's default when absent.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub chunk_size: Option<u64>,
 }
 
@@ -194,6 +201,7 @@ impl Capabilities {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FileRef {
     /// The file name in the dataset folder.
+    #[schema(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")]
     pub name: String,
     /// The completed upload holding it.
     pub upload_id: String,
@@ -203,10 +211,13 @@ pub struct FileRef {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTaskRequest {
     /// The task name.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Credits paid to the node whose model reaches `min_accuracy`; held in escrow until then.
+    #[schema(minimum = 1)]
     pub fee: i64,
     /// Validation accuracy (0–1) a model must reach to be accepted.
+    #[schema(exclusive_minimum = 0.0, maximum = 1.0)]
     pub min_accuracy: f64,
     /// Rejected submissions allowed before the task fails and the fee is refunded.
     #[serde(default)]
@@ -224,19 +235,172 @@ pub struct CreateTaskRequest {
     pub mode: TaskMode,
     /// Contest only: nodes that may hold a lease at the same time (default 8).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_nodes: Option<u32>,
     /// Contest only: submissions one node may make (default 3), which bounds probing of the
     /// public score.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub submission_limit: Option<u32>,
     /// The training split: `manifest.json` (naming only the `train` split) and its shards.
+    #[schema(min_items = 1, max_items = 10000)]
     pub train_files: Vec<FileRef>,
     /// The validation split, same layout, split `validation`; never served to nodes.
+    #[schema(min_items = 1, max_items = 10000)]
     pub validation_files: Vec<FileRef>,
     /// t1: the publisher's key training and encryption, milliseconds.
     pub t1_ms: u64,
     /// The publisher → server leg of t2, milliseconds, as the publisher measured it.
     pub upload_ms: u64,
+    /// The leakage audit the publisher ran before encrypting (numbers only: no image), shown on
+    /// the task's dashboard page.
+    #[serde(default)]
+    pub audit: Option<AuditSummary>,
+    /// A completed upload of the audit's picture (PNG, at most 8 MiB), shown on the task's
+    /// dashboard page to its publisher and admins. It holds plain victim images and their
+    /// reconstructions, so a publisher shares it only by choice (`--share-audit-picture`).
+    /// Needs `audit`.
+    #[serde(default)]
+    pub audit_picture: Option<String>,
+}
+
+/// The publish-time leakage audit, as numbers: what a simulated attacker holding `pairs` known
+/// (image, ciphertext) pairs recovered of `victims` held-out images. What must stay hidden is
+/// *which* image a ciphertext holds (every party holds the labels), so each attack is measured
+/// by re-identification among the victims and by its gain over the class-mean image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditSummary {
+    /// The audited key.
+    pub key_id: String,
+    /// Its preset (`paper-mnist`, `auto`, `private`, …).
+    pub key_preset: String,
+    /// Victim images the attacks tried to recover.
+    pub victims: u32,
+    /// Known pairs the attacker held.
+    pub pairs: u32,
+    /// Re-identification a guess achieves: 1/victims.
+    pub chance: f64,
+    /// What the class-mean image (free to anyone holding the labels) re-identifies: the floor.
+    pub class_mean_reidentification: f64,
+    /// The class-mean image's SSIM against the victims.
+    pub class_mean_ssim: f64,
+    /// One row per attack, strongest first.
+    #[schema(max_items = 64)]
+    pub attacks: Vec<AuditAttack>,
+    /// The key's per-image (ε, δ) guarantee, when it has one.
+    pub guarantee: Option<AuditGuarantee>,
+    /// The publisher's thresholds the attacks exceed, in words (empty: within them).
+    #[schema(max_items = 64)]
+    pub violations: Vec<String>,
+    /// Whether the publisher published despite violations (`--accept-leakage`).
+    pub accepted_leakage: bool,
+    /// Wall seconds of the audit.
+    pub seconds: f64,
+}
+
+/// One attack of an [`AuditSummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditAttack {
+    /// Which attack, in words (`ridge, 100 pairs`).
+    #[schema(max_length = 500)]
+    pub attack: String,
+    /// Share of victims whose reconstruction is nearest their own image among all victims.
+    pub reidentification: f64,
+    /// The same within the victim's class (`None` without labels).
+    pub same_class: Option<f64>,
+    /// Mean PSNR of the reconstructions, dB.
+    pub psnr_db: f64,
+    /// Mean SSIM of the reconstructions.
+    pub ssim: f64,
+    /// PSNR above the class-mean image's, dB.
+    pub psnr_gain_db: f64,
+    /// SSIM above the class-mean image's.
+    pub ssim_gain: f64,
+}
+
+/// A `private` key's formal guarantee, as an audit reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditGuarantee {
+    /// ε of the per-image (ε, δ) guarantee.
+    pub epsilon: f64,
+    /// δ.
+    pub delta: f64,
+    /// The bound it puts on re-identification among the audit's victims, by any attacker.
+    pub reidentification_bound: f64,
+}
+
+/// One line: the strongest attack's re-identification beside the class-mean image's, and the
+/// guarantee if there is one.
+impl std::fmt::Display for AuditSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "leakage audit at publish: {} victims, {} known pairs; ",
+            self.victims, self.pairs
+        )?;
+        match self.attacks.first() {
+            Some(a) => write!(
+                f,
+                "{} re-identifies {:.1}% (the class-mean image {:.1}%, chance {:.1}%)",
+                a.attack,
+                100.0 * a.reidentification,
+                100.0 * self.class_mean_reidentification,
+                100.0 * self.chance
+            )?,
+            None => write!(f, "no attack ran")?,
+        }
+        match &self.guarantee {
+            Some(g) => write!(
+                f,
+                "; ({:.3}, {:e})-DP per image bounds it at {:.1}%",
+                g.epsilon,
+                g.delta,
+                100.0 * g.reidentification_bound
+            ),
+            None => write!(f, "; no formal guarantee"),
+        }
+    }
+}
+
+impl AuditSummary {
+    /// Most attacks a summary may list.
+    pub const MAX_ATTACKS: usize = 64;
+    /// Longest text (attack name or violation) a summary may hold.
+    pub const MAX_TEXT: usize = 500;
+
+    /// Why the summary cannot be stored, if it cannot: counts, lengths and shares out of range.
+    pub fn problem(&self) -> Option<String> {
+        let share = |x: f64| (0.0..=1.0).contains(&x);
+        let texts = self
+            .attacks
+            .iter()
+            .map(|a| &a.attack)
+            .chain(&self.violations)
+            .chain([&self.key_id, &self.key_preset]);
+        if self.attacks.len() > Self::MAX_ATTACKS || self.violations.len() > Self::MAX_ATTACKS {
+            Some(format!(
+                "audit: at most {} attacks and violations",
+                Self::MAX_ATTACKS
+            ))
+        } else if texts.into_iter().any(|t| t.len() > Self::MAX_TEXT) {
+            Some(format!(
+                "audit: a text is over {} characters",
+                Self::MAX_TEXT
+            ))
+        } else if !share(self.chance)
+            || !share(self.class_mean_reidentification)
+            || self
+                .attacks
+                .iter()
+                .any(|a| !share(a.reidentification) || a.same_class.is_some_and(|s| !share(s)))
+        {
+            Some("audit: re-identification shares must be in [0, 1]".into())
+        } else if !self.seconds.is_finite() || self.seconds < 0.0 {
+            Some("audit: seconds must be finite and not negative".into())
+        } else {
+            None
+        }
+    }
 }
 
 /// A lease as the task's owner sees it.
@@ -532,6 +696,12 @@ pub struct TaskInfo {
     pub submissions: Vec<SubmissionInfo>,
     /// The time budget of §4.7 as measured so far.
     pub timing: Timing,
+    /// The publish-time leakage audit, when the publisher sent it.
+    #[serde(default)]
+    pub audit: Option<AuditSummary>,
+    /// Whether the publisher shared the audit's picture (shown on the dashboard).
+    #[serde(default)]
+    pub audit_picture: bool,
 }
 
 /// `POST /api/v1/leases` (node).
@@ -706,6 +876,9 @@ impl std::fmt::Display for TaskInfo {
         }
         if let Some(failure) = &t.failure {
             writeln!(f, "  failed: {failure}")?;
+        }
+        if let Some(a) = &t.audit {
+            writeln!(f, "  {a}")?;
         }
         for l in &t.leases {
             let end = l.ended_ms.unwrap_or(l.expires_ms);

@@ -90,6 +90,13 @@ pub enum Command {
     /// The leakage audit `publish` runs: bounded attacks on a sample, judged against thresholds
     /// (exits non-zero when they are exceeded).
     Audit(AuditArgs),
+    /// Internal: validate one submitted model inside the server's sandbox (what `archnet serve`
+    /// runs as a limited child process; prints one line of JSON).
+    #[command(hide = true)]
+    SandboxValidate {
+        /// The job file the server wrote.
+        job: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +249,13 @@ pub struct QuickstartArgs {
     /// The plain sample to use (default: the one shipped in the repository).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The contest variant: two nodes compete on one task until its deadline; prints the
+    /// leaderboard.
+    #[arg(long)]
+    pub contest: bool,
+    /// Keep the server up at the end until Ctrl-C, so you can open the dashboard it prints.
+    #[arg(long)]
+    pub keep_serving: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -715,6 +729,10 @@ pub struct PublishArgs {
     /// Publish even when the audit exceeds the thresholds (you have read what leaks).
     #[arg(long)]
     pub accept_leakage: bool,
+    /// Upload the audit's picture with its numbers, to show on the task's dashboard page. It
+    /// holds plain victim images beside their reconstructions: the server's operator sees them.
+    #[arg(long)]
+    pub share_audit_picture: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{archnet_err, archnet_ok, sample, train_auto_key};
+use common::{account, archnet_err, archnet_ok, sample, train_auto_key};
 
 /// A free loopback port (the server is restarted on the same one).
 fn free_port() -> u16 {
@@ -46,14 +46,92 @@ fn healthy(port: u16) -> bool {
     answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
 }
 
+/// A prefix of the bucket `archnet-ci` on moto's S3-protocol server (`ARCHNET_TEST_S3`, which
+/// `.ci/run` sets with `scripts/start-moto.sh`), for `archnet serve --store s3://…`.
+#[derive(Debug, Clone)]
+struct S3 {
+    endpoint: String,
+    prefix: String,
+}
+
+impl S3 {
+    /// A fresh prefix named after `name`; `None` (and a SKIPPED line) without a server, which
+    /// CI must have.
+    fn from_env(name: &str) -> Option<S3> {
+        let Ok(endpoint) = std::env::var("ARCHNET_TEST_S3") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must start moto's S3 server (scripts/start-moto.sh) and set ARCHNET_TEST_S3"
+            );
+            eprintln!("SKIPPED: ARCHNET_TEST_S3 is not set (scripts/start-moto.sh starts one)");
+            return None;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Some(S3 {
+            endpoint,
+            prefix: format!("{name}-{}-{nanos}", std::process::id()),
+        })
+    }
+
+    fn store_url(&self) -> String {
+        format!("s3://archnet-ci/{}", self.prefix)
+    }
+
+    /// What `object_store` reads to reach moto (it checks no credentials).
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", self.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "archnet-test"),
+            ("AWS_SECRET_ACCESS_KEY", "archnet-test"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The keys stored under the prefix (ListObjectsV2, unsigned: moto does not check).
+    fn keys(&self) -> Vec<String> {
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut s = TcpStream::connect(address).unwrap();
+        write!(
+            s,
+            "GET /archnet-ci?list-type=2&max-keys=1000&prefix={}/ HTTP/1.0\r\nHost: {address}\r\n\r\n",
+            self.prefix
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.contains("<IsTruncated>false</IsTruncated>"),
+            "{answer}"
+        );
+        answer
+            .split("<Key>")
+            .skip(1)
+            .map(|k| k.split("</Key>").next().unwrap().to_string())
+            .collect()
+    }
+}
+
 struct Server {
     child: Child,
     port: u16,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
     fn start(data_dir: &Path, port: u16, database: Option<&str>) -> Server {
+        Server::start_on(data_dir, port, database, None)
+    }
+
+    /// A server whose blobs are in `s3` when given (a local folder otherwise).
+    fn start_on(data_dir: &Path, port: u16, database: Option<&str>, s3: Option<&S3>) -> Server {
         let mut args: Vec<String> = [
             "serve",
             "--listen",
@@ -71,8 +149,17 @@ impl Server {
         if let Some(db) = database {
             args.extend(["--database".to_string(), db.to_string()]);
         }
-        let child = spawn(&args, &data_dir.join("server.log"));
-        let mut server = Server { child, port, args };
+        let env = s3.map(S3::env).unwrap_or_default();
+        if let Some(s3) = s3 {
+            args.extend(["--store".to_string(), s3.store_url()]);
+        }
+        let child = spawn(&args, &env, &data_dir.join("server.log"));
+        let mut server = Server {
+            child,
+            port,
+            args,
+            env,
+        };
         server.wait_healthy();
         server
     }
@@ -96,7 +183,7 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(300));
-        self.child = spawn(&self.args, log);
+        self.child = spawn(&self.args, &self.env, log);
         self.wait_healthy();
     }
 
@@ -112,7 +199,7 @@ impl Drop for Server {
     }
 }
 
-fn spawn(args: &[String], log: &Path) -> Child {
+fn spawn(args: &[String], env: &[(String, String)], log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -120,35 +207,11 @@ fn spawn(args: &[String], log: &Path) -> Child {
         .unwrap();
     Command::new(env!("CARGO_BIN_EXE_archnet"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("archnet starts")
-}
-
-/// Creates an account straight in the database; returns its token.
-fn account(name: &str, role: &str, credit: i64, data_dir: &Path, database: Option<&str>) -> String {
-    let credit = credit.to_string();
-    let mut args = vec![
-        "admin",
-        "create-account",
-        "--name",
-        name,
-        "--role",
-        role,
-        "--credit",
-        &credit,
-    ];
-    let data_dir = data_dir.to_str().unwrap();
-    match database {
-        Some(db) => args.extend(["--database", db]),
-        None => args.extend(["--data-dir", data_dir]),
-    }
-    let out = archnet_ok(&args);
-    out.lines()
-        .find_map(|l| l.strip_prefix("token (shown once, store it now): "))
-        .expect("a token line")
-        .to_string()
 }
 
 fn with_server<'a>(server: &'a str, token: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
@@ -226,6 +289,11 @@ fn percent_after(text: &str, marker: &str) -> f64 {
 }
 
 fn scenario(database: Option<&str>) {
+    scenario_on(database, None)
+}
+
+// Why one function: one task's life across processes, each fault injected where it matters.
+fn scenario_on(database: Option<&str>, s3: Option<&S3>) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let key = d.join("pub.key");
@@ -237,7 +305,7 @@ fn scenario(database: Option<&str>) {
     let node_a = account("node-a", "node", 0, &data_dir, database);
     let node_b = account("node-b", "node", 0, &data_dir, database);
     let admin = account("admin", "admin", 0, &data_dir, database);
-    let mut server = Server::start(&data_dir, free_port(), database);
+    let mut server = Server::start_on(&data_dir, free_port(), database, s3);
     let url = server.url();
 
     let work = d.join("publish");
@@ -346,8 +414,17 @@ fn scenario(database: Option<&str>) {
     let local_accuracy = percent_after(&validated, "accuracy: ");
     assert_eq!(local_accuracy, server_accuracy, "{validated}\n{status}");
 
-    // The t0 breakdown has every term once the model is delivered.
+    // The t0 breakdown has every term once the model is delivered, and the audit's numbers
+    // came with the task (the ones printed at publish: the strongest attack first).
     let status = archnet_ok(&with_server(&url, &publisher, &["status", &task]));
+    let audit_line = status
+        .lines()
+        .find(|l| l.contains("leakage audit at publish: ") && l.contains("known pairs"))
+        .unwrap_or_else(|| panic!("the audit travels with the task: {status}"));
+    assert!(
+        audit_line.contains("re-identifies") && audit_line.contains("no formal guarantee"),
+        "{audit_line}"
+    );
     for term in [
         "t1 ",
         "t3 ",
@@ -360,6 +437,16 @@ fn scenario(database: Option<&str>) {
             .find(|l| l.contains(term))
             .unwrap_or_else(|| panic!("{term}: {status}"));
         assert!(!line.trim_end().ends_with('-'), "unmeasured: {line}");
+    }
+
+    // With a bucket, every blob went there and none to the server's folder.
+    if let Some(s3) = s3 {
+        let keys = s3.keys();
+        assert!(
+            keys.iter().filter(|k| k.contains("/uploads/upl_")).count() >= 4,
+            "the splits' and the model's chunks are in the bucket: {keys:?}"
+        );
+        assert!(!data_dir.join("blobs").exists());
     }
 }
 
@@ -462,9 +549,11 @@ fn on_postgres(name: &str, scenario: impl FnOnce(Option<&str>)) {
     scenario(Some(&url));
 }
 
+/// On PostgreSQL with the blobs in an S3 bucket (moto's server), as replicas would run.
 #[test]
-fn marketplace_end_to_end_on_postgres() {
-    on_postgres("archnet_e2e", scenario);
+fn marketplace_end_to_end_on_postgres_and_s3() {
+    let s3 = S3::from_env("e2e");
+    on_postgres("archnet_e2e", |db| scenario_on(db, s3.as_ref()));
 }
 
 /// Output of `archnet leaderboard TASK` as `token`.
@@ -603,7 +692,7 @@ fn contest_scenario(database: Option<&str>) {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     std::thread::sleep(Duration::from_secs(5));
-    server.child = spawn(&server.args, &data_dir.join("server.log"));
+    server.child = spawn(&server.args, &server.env, &data_dir.join("server.log"));
     server.wait_healthy();
     let status = wait_status(&url, &publisher, &task, "settlement", |s| {
         s.contains(": completed") || s.contains(": failed")
@@ -652,4 +741,159 @@ fn a_contest_end_to_end_on_sqlite() {
 #[test]
 fn a_contest_end_to_end_on_postgres() {
     on_postgres("archnet_contest_e2e", contest_scenario);
+}
+
+/// A node that keeps leasing until `max_idle` passes without a task (killed by the test).
+fn lasting_node(server: &str, token: &str, work: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_archnet"))
+        .args([
+            "node", "--server", server, "--token", token, "--epochs", "3",
+        ])
+        .args(["--max-idle", "10m", "--work-dir"])
+        .arg(work)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// The task id `archnet publish` printed.
+fn opened_task(out: &str) -> String {
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("task ")
+                .map(|r| r.split_whitespace().next().unwrap().to_string())
+        })
+        .unwrap_or_else(|| panic!("a task line in:\n{out}"))
+}
+
+/// Two server replicas share one PostgreSQL database and one bucket: a task is opened through
+/// each, a node works against each, and replica A is SIGKILLed while both tasks are leased and
+/// restarted. Both tasks complete, each paid exactly once, the ledger balances, and the blobs
+/// are in the bucket, none on either replica's disk.
+#[test]
+fn two_replicas_share_postgres_and_a_bucket() {
+    let Some(s3) = S3::from_env("replicas") else {
+        return;
+    };
+    on_postgres("archnet_replicas", |db| {
+        replicas(db.expect("a PostgreSQL URL"), &s3)
+    });
+}
+
+// Why one function: one story across five processes, the fault injected where it matters.
+fn replicas(database: &str, s3: &S3) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let key = d.join("pub.key");
+    train_auto_key(&sample(), &key, &["--epochs", "4", "--eval-limit", "50"]);
+    let (dir_a, dir_b) = (d.join("replica-a"), d.join("replica-b"));
+    for dir in [&dir_a, &dir_b] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let publisher = account("publisher", "publisher", 100, &dir_a, Some(database));
+    let node_a = account("node-a", "node", 0, &dir_a, Some(database));
+    let node_b = account("node-b", "node", 0, &dir_a, Some(database));
+    let admin = account("admin", "admin", 0, &dir_a, Some(database));
+    let mut a = Server::start_on(&dir_a, free_port(), Some(database), Some(s3));
+    let b = Server::start_on(&dir_b, free_port(), Some(database), Some(s3));
+    let (url_a, url_b) = (a.url(), b.url());
+
+    // One task opened through each replica.
+    let data = sample();
+    let publish = |url: &str, work: &Path, name: &str| {
+        opened_task(&archnet_ok(&with_server(
+            url,
+            &publisher,
+            &[
+                "publish",
+                "--key",
+                key.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--fee",
+                "10",
+                "--min-accuracy",
+                "30",
+                "--name",
+                name,
+                "--accept-leakage",
+                "--work-dir",
+                work.to_str().unwrap(),
+            ],
+        )))
+    };
+    let tasks = [
+        publish(&url_a, &d.join("publish-1"), "through-a"),
+        publish(&url_b, &d.join("publish-2"), "through-b"),
+    ];
+
+    // A node on each replica; once both tasks are leased, replica A dies and comes back.
+    let mut nodes = [
+        lasting_node(&url_a, &node_a, &d.join("node-a"), &d.join("node-a.log")),
+        lasting_node(&url_b, &node_b, &d.join("node-b"), &d.join("node-b.log")),
+    ];
+    for task in &tasks {
+        wait_status(&url_b, &publisher, task, "a lease on each task", |s| {
+            active_leases(s) == 1 || s.contains(": completed")
+        });
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    a.kill_and_restart(&dir_a.join("server.log"));
+
+    for task in &tasks {
+        wait_status(&url_a, &publisher, task, "completion", |s| {
+            s.contains(": completed")
+        });
+    }
+    for n in &mut nodes {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+
+    // Exactly one payment per task, 20 credits to the nodes in all, the ledger balanced.
+    let ledger = archnet_ok(&with_server(&url_b, &admin, &["ledger", "--wallet", "all"]));
+    for task in &tasks {
+        let entries = ledger
+            .lines()
+            .filter(|l| l.starts_with(&format!("pay:{task} ")))
+            .count();
+        assert_eq!(
+            entries, 2,
+            "one payment for {task} = two entries:\n{ledger}"
+        );
+    }
+    assert_eq!(
+        ledger.lines().filter(|l| l.starts_with("pay:")).count(),
+        4,
+        "{ledger}"
+    );
+    let balance = |token: &str| {
+        let out = archnet_ok(&with_server(&url_b, token, &["balance"]));
+        out.split(": ")
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(balance(&node_a) + balance(&node_b), 20);
+    assert_eq!(balance(&publisher), 80);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let problems = runtime.block_on(async {
+        let db = archnet_market::db::Db::connect(database).await.unwrap();
+        db.audit_ledger().await.unwrap()
+    });
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // The blobs of both tasks and both models are in the bucket, none on a replica's disk.
+    let keys = s3.keys();
+    assert!(
+        keys.iter().filter(|k| k.contains("/uploads/upl_")).count() >= 8,
+        "{keys:?}"
+    );
+    assert!(!dir_a.join("blobs").exists() && !dir_b.join("blobs").exists());
 }

@@ -201,6 +201,8 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             validation_files: validation_files.clone(),
             t1_ms: 0,
             upload_ms: 0,
+            audit: None,
+            audit_picture: None,
         };
         publisher_client.create_task(&req).await?;
     }
@@ -329,6 +331,7 @@ async fn publish_first(client: &Client, dir: &std::path::Path) -> Result<TaskInf
         split: None,
         gate: Default::default(),
         contest: None,
+        share_audit_picture: false,
     };
     publisher::upload_and_open(client, &options, &mut |_| {}).await
 }

@@ -21,10 +21,15 @@ use serde::{Deserialize, Serialize};
 use crate::client::Client;
 use crate::error::{ClientError, Result};
 use crate::states::{TaskMode, TaskState};
-use crate::types::{CreateTaskRequest, DeliveryReport, FileRef, Requirements, TaskInfo};
+use crate::types::{
+    AuditAttack, AuditGuarantee, AuditSummary, CreateTaskRequest, DeliveryReport, FileRef,
+    Requirements, TaskInfo,
+};
 
 /// The picture of the audit's reconstructions, in the work folder.
 pub const AUDIT_PICTURE: &str = "audit.png";
+/// The audit's numbers as sent with the task ([`AuditSummary`]), in the work folder.
+pub const AUDIT_SUMMARY: &str = "audit.json";
 
 /// File in the work folder that remembers what was done.
 const STATE_FILE: &str = "publish-state.json";
@@ -60,6 +65,9 @@ pub struct PublishOptions {
     pub gate: AuditGate,
     /// Open a contest instead of a first-model task (`deadline_s` is then when it closes).
     pub contest: Option<ContestOptions>,
+    /// Upload the audit's picture with its numbers, for the task's dashboard page. It shows
+    /// plain victim images beside their reconstructions, so it is off unless asked for.
+    pub share_audit_picture: bool,
 }
 
 /// A contest's rules as the publisher asks for them; the server's defaults where `None`.
@@ -91,6 +99,43 @@ pub struct AuditGate {
 
 /// The audit as [`prepare`] ran it.
 pub type Audit = KeyAudit;
+
+/// The numbers of `audit` as the task carries them to the server (no image);
+/// `accepted_leakage`: the publisher publishes despite its violations.
+pub fn audit_summary(audit: &KeyAudit, accepted_leakage: bool) -> AuditSummary {
+    let report = &audit.report;
+    let baseline = &report.victims.baseline;
+    AuditSummary {
+        key_id: audit.key.key_id.clone(),
+        key_preset: audit.key.architecture.preset.clone(),
+        victims: report.victims.len() as u32,
+        pairs: report.pairs as u32,
+        chance: baseline.reidentification.chance,
+        class_mean_reidentification: baseline.reidentification.all,
+        class_mean_ssim: baseline.quality.ssim,
+        attacks: report
+            .attacks
+            .iter()
+            .map(|a| AuditAttack {
+                attack: a.attack.clone(),
+                reidentification: a.reidentification.all,
+                same_class: a.reidentification.same_class,
+                psnr_db: a.quality.psnr_db,
+                ssim: a.quality.ssim,
+                psnr_gain_db: a.gain.psnr_db,
+                ssim_gain: a.gain.ssim,
+            })
+            .collect(),
+        guarantee: report.guarantee.as_ref().map(|(g, bound)| AuditGuarantee {
+            epsilon: g.epsilon,
+            delta: g.delta,
+            reidentification_bound: *bound,
+        }),
+        violations: audit.violations.clone(),
+        accepted_leakage: accepted_leakage && !audit.violations.is_empty(),
+        seconds: report.seconds,
+    }
+}
 
 /// What [`prepare`] did.
 pub enum Prepared {
@@ -145,7 +190,8 @@ pub fn split_dir(work_dir: &Path, split: &str) -> PathBuf {
     work_dir.join(split)
 }
 
-/// Audits the key on the dataset, then (within the thresholds, or with the leakage accepted)
+/// Audits the key on the dataset (its picture in `work_dir/audit.png`), then (within the
+/// thresholds, or with the leakage accepted) writes the audit's numbers to `work_dir/audit.json`,
 /// encrypts the dataset into `work_dir/encrypted` and makes the `train` and `validation` folders.
 /// Blocking (it trains attackers and runs E1); skipped when already done. `on_stage` hears the
 /// audit's stages, `on_samples` the images encrypted.
@@ -182,9 +228,15 @@ pub fn prepare(
         &options.gate.thresholds,
         on_stage,
     )?;
+    audit
+        .draw(&options.work_dir.join(AUDIT_PICTURE))
+        .map_err(archnet_lab::LabError::from)?;
     if !audit.violations.is_empty() && !options.gate.accept_leakage {
         return Ok(Prepared::Refused { audit });
     }
+    let summary = audit_summary(&audit, options.gate.accept_leakage);
+    let bytes = serde_json::to_vec_pretty(&summary).expect("an audit serialises");
+    archnet_data::fsutil::write_atomic(&options.work_dir.join(AUDIT_SUMMARY), &bytes, 0o644)?;
     if encrypted.exists() {
         // A half-written folder from an interrupted run.
         std::fs::remove_dir_all(&encrypted).map_err(|e| ClientError::io(&encrypted, e))?;
@@ -389,11 +441,9 @@ pub fn publish(
         )?
     };
     let picture = options.work_dir.join(AUDIT_PICTURE);
-    let draw = |audit: &KeyAudit| audit.draw(&picture).map_err(archnet_lab::LabError::from);
     let accept_leakage = options.gate.accept_leakage;
     let t1_ms = match prepared {
         Prepared::Refused { audit } => {
-            draw(&audit)?;
             on_event(PublishEvent::Audited(AuditNotice {
                 audit: Some((&audit, &picture)),
                 accept_leakage,
@@ -401,9 +451,6 @@ pub fn publish(
             return Ok(Published::Refused(Box::new(Refusal { audit, picture })));
         }
         Prepared::Ready { t1_ms, audit } => {
-            if let Some(a) = &audit {
-                draw(a)?;
-            }
             on_event(PublishEvent::Audited(AuditNotice {
                 audit: audit.as_ref().map(|a| (a, picture.as_path())),
                 accept_leakage,
@@ -462,6 +509,20 @@ pub async fn upload_and_open(
             });
         }
     }
+    let audit = read_audit_summary(&options.work_dir)?;
+    let picture = options.work_dir.join(AUDIT_PICTURE);
+    let audit_picture = if audit.is_some() && options.share_audit_picture && picture.is_file() {
+        let key = format!("audit/{AUDIT_PICTURE}");
+        let resume = state.uploads.get(&key).cloned();
+        let status = client
+            .upload_file(&picture, AUDIT_PICTURE, resume.as_deref(), on_bytes)
+            .await?;
+        state.uploads.insert(key, status.id.clone());
+        state.save(&options.work_dir)?;
+        Some(status.id)
+    } else {
+        None
+    };
     state.upload_ms += started.elapsed().as_millis() as u64;
     let req = CreateTaskRequest {
         name: options.name.clone(),
@@ -480,11 +541,26 @@ pub async fn upload_and_open(
         validation_files: refs.remove("validation").unwrap_or_default(),
         t1_ms,
         upload_ms: state.upload_ms,
+        audit,
+        audit_picture,
     };
     let task = client.create_task(&req).await?;
     state.task_id = Some(task.id.clone());
     state.save(&options.work_dir)?;
     Ok(task)
+}
+
+/// The audit's numbers [`prepare`] left in `work_dir` (`None`: no audit ran there, as for the
+/// test kit's tiny datasets).
+fn read_audit_summary(work_dir: &Path) -> Result<Option<AuditSummary>> {
+    let path = work_dir.join(AUDIT_SUMMARY);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| ClientError::State { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ClientError::io(path, e)),
+    }
 }
 
 /// A delivered model, as `archnet fetch-model` tells it: where it went, its size, and the

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use archnet_api::states::{LeaseState, SubmissionState};
-use archnet_api::types::{LedgerEntry, Role, SubmissionInfo, TaskInfo};
+use archnet_api::types::{Leaderboard, LedgerEntry, Role, SubmissionInfo, TaskInfo};
 use archnet_data::encrypted::Storage;
 use archnet_data::{DataSource, DatasetSummary, Split};
 use archnet_lab::attack::audit::LeakageThresholds;
@@ -26,7 +26,7 @@ use archnet_server::server::{AppState, LocalServer, ServerConfig};
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::node::{self, NodeOptions, Trainer};
-use crate::publisher::{self, AuditGate, PublishEvent, PublishOptions, Published};
+use crate::publisher::{self, AuditGate, ContestOptions, PublishEvent, PublishOptions, Published};
 use crate::types::Requirements;
 
 /// The embedded sample: (file name, bytes). See `samples/mnist-sample/README.md` (CC BY-SA 3.0).
@@ -65,6 +65,12 @@ pub const FEE: i64 = 10;
 pub const MIN_ACCURACY: f64 = 0.5;
 /// Images of the test split the publisher's predictions show one by one.
 const SHOWN_PREDICTIONS: usize = 5;
+/// The contest closes this long after it opens: time for both nodes to train at once on two
+/// cores and be scored (the quickstart test, a debug build with optimised dependencies, sees
+/// both on the leaderboard before it on this 2-core VM); a release build waits the longer.
+pub const CONTEST_DEADLINE_S: u64 = 60;
+/// Epochs of the contest's nodes: A trains less than B, so the leaderboard has an order.
+const CONTEST_EPOCHS: [usize; 2] = [1, NODE_EPOCHS];
 
 /// Where the story runs.
 #[derive(Debug, Clone)]
@@ -75,6 +81,11 @@ pub struct QuickstartOptions {
     pub data: Option<PathBuf>,
     /// The `archnet` executable, run as node A (a separate process, so it can be killed).
     pub node_program: PathBuf,
+    /// Tell the contest variant: two nodes compete on one task until its deadline, and the
+    /// best private-part score is paid.
+    pub contest: bool,
+    /// Keep the server up at the end, until Ctrl-C, so a person can open the dashboard.
+    pub keep_serving: bool,
 }
 
 /// What happens, in order. Each displays as its line of the story, except `Key` and `Publish`,
@@ -94,6 +105,20 @@ pub enum Scene<'a> {
     Publish(PublishEvent<'a>),
     /// The task opened.
     Opened(&'a TaskInfo, &'a Path),
+    /// Where a person can watch the marketplace while it runs, and the tokens to sign in with
+    /// (the local server's own accounts).
+    Dashboard {
+        /// The server's address.
+        url: &'a str,
+        /// The publisher's token.
+        publisher: &'a str,
+        /// The admin's token.
+        admin: &'a str,
+    },
+    /// A contest's leaderboard, as `who` sees it.
+    Leaderboard(&'a str, &'a Leaderboard),
+    /// The server stays up until Ctrl-C (`--keep-serving`).
+    Serving(&'a str),
     /// The model, delivered.
     Delivered(&'a publisher::Delivered),
     /// The task after delivery.
@@ -114,7 +139,11 @@ pub enum Scene<'a> {
 pub struct QuickstartReport {
     /// The key, as written.
     pub key: KeyMetadata,
-    /// Node B's accepted submission.
+    /// Which story was told.
+    pub contest: bool,
+    /// The node that was paid.
+    pub paid_node: String,
+    /// Its accepted submission.
     pub submission: SubmissionInfo,
     /// The publisher's predictions on the test split.
     pub predictions: PredictReport,
@@ -247,11 +276,15 @@ pub fn run(
 
     tell(Scene::Step(
         4,
-        "the publisher encrypts locally, uploads the ciphertexts and opens a paid task",
+        if options.contest {
+            "the publisher encrypts locally, uploads the ciphertexts and opens a contest"
+        } else {
+            "the publisher encrypts locally, uploads the ciphertexts and opens a paid task"
+        },
     ));
     let publisher = Client::new(&url, &accounts.publisher)?;
     let publish_dir = work.join("publish");
-    let options_publish = publish_options(&key_path, &data, &publish_dir);
+    let options_publish = publish_options(&key_path, &data, &publish_dir, options.contest);
     let task = match publisher::publish(&publisher, &options_publish, &mut |e| {
         tell(Scene::Publish(e))
     })? {
@@ -267,43 +300,52 @@ pub fn run(
         tell,
         format!("task {} open, fee {FEE} credits in escrow", task.id),
     );
+    tell(Scene::Dashboard {
+        url: &url,
+        publisher: &accounts.publisher,
+        admin: &accounts.admin,
+    });
 
-    tell(Scene::Step(
-        5,
-        "node A (a separate process) leases the task, starts training, and is killed",
-    ));
-    kill_node_a(
-        options,
-        &work,
-        &url,
-        &accounts.node_a,
-        &task,
-        &publisher,
-        &runtime,
-        &mut |w| say(tell, w),
-    )?;
-
-    tell(Scene::Step(
-        6,
-        "node B takes the task over, trains on ciphertexts, hands back ONNX; the server validates and pays",
-    ));
-    let submission = runtime.block_on(node_b(&url, &accounts.node_b, &work))?;
-    say(
-        tell,
-        format!(
-            "node B's model {}: {:.2}% on the {} encrypted validation samples (bar {:.0}%)",
-            submission.state,
-            100.0 * submission.accuracy.unwrap_or(0.0),
-            task.validation_samples,
-            100.0 * MIN_ACCURACY
-        ),
-    );
-    if submission.state != SubmissionState::Accepted {
-        return Err(QuickstartError::Plot(format!(
-            "the server rejected node B's model: {:?}",
-            submission.report
-        )));
-    }
+    let (paid_node, submission) = if options.contest {
+        contest(&url, &accounts, &task, &work, &runtime, tell, started)?
+    } else {
+        tell(Scene::Step(
+            5,
+            "node A (a separate process) leases the task, starts training, and is killed",
+        ));
+        kill_node_a(
+            options,
+            &work,
+            &url,
+            &accounts.node_a,
+            &task,
+            &publisher,
+            &runtime,
+            &mut |w| say(tell, w),
+        )?;
+        tell(Scene::Step(
+            6,
+            "node B takes the task over, trains on ciphertexts, hands back ONNX; the server validates and pays",
+        ));
+        let submission = runtime.block_on(node_b(&url, &accounts.node_b, &work))?;
+        say(
+            tell,
+            format!(
+                "node B's model {}: {:.2}% on the {} encrypted validation samples (bar {:.0}%)",
+                submission.state,
+                100.0 * submission.accuracy.unwrap_or(0.0),
+                task.validation_samples,
+                100.0 * MIN_ACCURACY
+            ),
+        );
+        if submission.state != SubmissionState::Accepted {
+            return Err(QuickstartError::Plot(format!(
+                "the server rejected node B's model: {:?}",
+                submission.report
+            )));
+        }
+        ("node-b".to_string(), submission)
+    };
 
     tell(Scene::Step(
         7,
@@ -340,11 +382,19 @@ pub fn run(
         }
         Ok::<_, ClientError>(())
     })?;
+    if options.keep_serving {
+        // Listening before telling: a Ctrl-C right after the line must not kill the process.
+        let interrupted = interrupt_listener(&runtime)?;
+        tell(Scene::Serving(&url));
+        runtime.block_on(interrupted);
+    }
     runtime.block_on(server.stop())?;
 
     tell(Scene::Step(10, "summary"));
     let report = QuickstartReport {
         key: meta,
+        contest: options.contest,
+        paid_node,
         submission,
         predictions,
         seconds: started.elapsed().as_secs_f64(),
@@ -352,6 +402,32 @@ pub fn run(
     };
     tell(Scene::Summary(&report));
     Ok(report)
+}
+
+/// A future that completes at the next Ctrl-C (SIGINT) or SIGTERM, listening from now on.
+fn interrupt_listener(
+    runtime: &tokio::runtime::Runtime,
+) -> Result<impl std::future::Future<Output = ()>> {
+    let _context = runtime.enter();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = io("listening for Ctrl-C");
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(listen)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(io("listening for SIGTERM"))?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 /// The key: `auto` preset, the fast recipe, 12 epochs on the sample, measured on 200 test images.
@@ -413,16 +489,23 @@ async fn start_server(work: &Path) -> Result<(LocalServer, Accounts)> {
 
 /// The task: the sample's training release, fee and bar as above; the demo shows the audit and
 /// goes on (a real publisher decides after reading it).
-fn publish_options(key: &Path, data: &Path, work_dir: &Path) -> PublishOptions {
+/// A contest: two nodes at once, one submission each, closing [`CONTEST_DEADLINE_S`] after it
+/// opens.
+fn publish_options(key: &Path, data: &Path, work_dir: &Path, contest: bool) -> PublishOptions {
     PublishOptions {
         key: key.to_path_buf(),
         data: data.to_path_buf(),
         limit: None,
         work_dir: work_dir.to_path_buf(),
-        name: "mnist-sample".into(),
+        name: if contest {
+            "mnist-sample contest"
+        } else {
+            "mnist-sample"
+        }
+        .into(),
         fee: FEE,
         min_accuracy: MIN_ACCURACY,
-        deadline_s: None,
+        deadline_s: contest.then_some(CONTEST_DEADLINE_S),
         max_attempts: None,
         requirements: Requirements {
             min_cores: 1,
@@ -439,7 +522,12 @@ fn publish_options(key: &Path, data: &Path, work_dir: &Path) -> PublishOptions {
             accept_leakage: true,
             ..AuditGate::default()
         },
-        contest: None,
+        contest: contest.then_some(ContestOptions {
+            max_nodes: Some(2),
+            submission_limit: Some(1),
+        }),
+        // The sample is public MNIST: the demo shows the picture on the task's page.
+        share_audit_picture: true,
     }
 }
 
@@ -493,13 +581,25 @@ fn kill_node_a(
 
 /// Node B, in this process: takes the task over once node A's lease expires.
 async fn node_b(url: &str, token: &str, work: &Path) -> Result<SubmissionInfo> {
+    builtin_node(url, token, &work.join("node-b"), NODE_EPOCHS, "node B").await
+}
+
+/// A node in this process that leases one task, trains the built-in cnn for `epochs` and
+/// hands it in; returns its submission with the verdict.
+async fn builtin_node(
+    url: &str,
+    token: &str,
+    work_dir: &Path,
+    epochs: usize,
+    name: &str,
+) -> Result<SubmissionInfo> {
     let options = NodeOptions {
-        work_dir: work.join("node-b"),
+        work_dir: work_dir.to_path_buf(),
         capabilities: node::detect_capabilities(),
         trainer: Trainer::Builtin {
             model: "cnn".into(),
             config: ClassifierTrainConfig {
-                epochs: NODE_EPOCHS,
+                epochs,
                 ..ClassifierTrainConfig::default()
             },
         },
@@ -512,7 +612,87 @@ async fn node_b(url: &str, token: &str, work: &Path) -> Result<SubmissionInfo> {
         .into_iter()
         .next()
         .and_then(|o| o.submission)
-        .ok_or_else(|| QuickstartError::Plot("node B got no task or lost its lease".into()))
+        .ok_or_else(|| QuickstartError::Plot(format!("{name} got no task or lost its lease")))
+}
+
+/// Steps 5 and 6 of the contest: both nodes lease the contest at once and hand in their models,
+/// scored on the public part (the leaderboard as a node sees it: private scores hidden); at the
+/// deadline the server settles it once and pays the best private score. Returns the paid node's
+/// name and its submission.
+fn contest(
+    url: &str,
+    accounts: &Accounts,
+    task: &TaskInfo,
+    work: &Path,
+    runtime: &tokio::runtime::Runtime,
+    tell: &mut (dyn FnMut(Scene) + Send),
+    started: Instant,
+) -> Result<(String, SubmissionInfo)> {
+    let say = |tell: &mut dyn FnMut(Scene), what: String| {
+        tell(Scene::Timeline(started.elapsed().as_secs_f64(), what))
+    };
+    tell(Scene::Step(
+        5,
+        "nodes A and B lease the contest at once, train on ciphertexts and hand in ONNX",
+    ));
+    let [a, b] = CONTEST_EPOCHS;
+    let (dir_a, dir_b) = (work.join("node-a"), work.join("node-b"));
+    let (sa, sb) = runtime.block_on(async {
+        tokio::join!(
+            builtin_node(url, &accounts.node_a, &dir_a, a, "node A"),
+            builtin_node(url, &accounts.node_b, &dir_b, b, "node B"),
+        )
+    });
+    for (name, epochs, s) in [("node A", a, &sa), ("node B", b, &sb)] {
+        match s {
+            Ok(s) => say(
+                tell,
+                format!(
+                    "{name} ({epochs} epoch(s)): model {}, {:.2}% on the public part; the private part stays hidden until the deadline",
+                    s.state,
+                    100.0 * s.public_accuracy.unwrap_or(0.0)
+                ),
+            ),
+            Err(e) => say(tell, format!("{name} handed in nothing: {e}")),
+        }
+    }
+    let node_a = Client::new(url, &accounts.node_a)?;
+    tell(Scene::Leaderboard(
+        "node A",
+        &runtime.block_on(node_a.leaderboard(&task.id))?,
+    ));
+
+    tell(Scene::Step(
+        6,
+        "the deadline: the server settles the contest once and pays the best private score",
+    ));
+    let publisher = Client::new(url, &accounts.publisher)?;
+    let settle_by = Instant::now() + Duration::from_secs(CONTEST_DEADLINE_S + 60);
+    let board = loop {
+        let board = runtime.block_on(publisher.leaderboard(&task.id))?;
+        if board.settled {
+            break board;
+        }
+        if Instant::now() > settle_by {
+            return Err(QuickstartError::Plot(
+                "the contest was not settled a minute after its deadline".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    say(tell, "deadline passed; contest settled".into());
+    tell(Scene::Leaderboard("the publisher", &board));
+    let settled = runtime.block_on(publisher.task(&task.id))?;
+    let winner = settled
+        .accepted()
+        .cloned()
+        .ok_or_else(|| QuickstartError::Plot(format!("no model reached the bar: {settled}")))?;
+    let name = settled
+        .leases
+        .iter()
+        .find(|l| l.id == winner.lease_id)
+        .map_or_else(|| winner.node.clone(), |l| l.node_name.clone());
+    Ok((name, winner))
 }
 
 /// The publisher's predictions on the test split with the delivered model.
@@ -558,6 +738,20 @@ impl std::fmt::Display for Scene<'_> {
             Scene::KeyFile(info) => write!(f, "{info}"),
             Scene::Publish(_) => Ok(()),
             Scene::Opened(task, dir) => write!(f, "{}", publisher::Opened(task, dir)),
+            Scene::Dashboard {
+                url,
+                publisher,
+                admin,
+            } => write!(
+                f,
+                "dashboard: {url}/ while the server runs; sign in with the publisher's token {publisher}\n\
+                 or the admin's {admin} (this local server's own accounts)"
+            ),
+            Scene::Leaderboard(who, board) => write!(f, "as {who} sees it:\n{board}"),
+            Scene::Serving(url) => write!(
+                f,
+                "the server keeps serving on {url}/ (--keep-serving); press Ctrl-C to stop"
+            ),
             Scene::Delivered(d) => write!(f, "{d}"),
             Scene::Task(task) => write!(f, "{task}"),
             Scene::Prediction(p) => write!(f, "{p}"),
@@ -592,10 +786,19 @@ impl std::fmt::Display for QuickstartReport {
                 r.quality.count
             )?;
         }
-        writeln!(
-            f,
-            "node A died mid-task and earned nothing; node B finished it and was paid {FEE} credits once"
-        )?;
+        if self.contest {
+            writeln!(
+                f,
+                "two nodes competed; {} had the best private-part score and was paid {FEE} credits once",
+                self.paid_node
+            )?;
+        } else {
+            writeln!(
+                f,
+                "node A died mid-task and earned nothing; {} finished it and was paid {FEE} credits once",
+                self.paid_node
+            )?;
+        }
         writeln!(f, "total: {:.0} s", self.seconds)?;
         writeln!(f)?;
         writeln!(

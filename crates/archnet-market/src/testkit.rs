@@ -8,8 +8,10 @@ use archnet_model::base::{BaseModel, BaseModelSpec};
 use archnet_onnx::{ExportInfo, export_model};
 use rand::Rng;
 
+use crate::client::Client;
 use crate::error::Result;
 use crate::publisher;
+use crate::types::{AuditAttack, AuditSummary, Capabilities, LeaseRequest, SubmitRequest};
 
 /// Sample shape of the tiny tasks.
 pub const TINY_SHAPE: [usize; 3] = [1, 8, 8];
@@ -56,4 +58,84 @@ pub fn tiny_model() -> Result<Vec<u8>> {
         class_names: vec!["a".into(), "b".into()],
     };
     Ok(export_model(&model, &spec, &info)?)
+}
+
+/// Writes a stand-in for the publish-time audit into `work_dir`, as [`publisher::prepare`]
+/// leaves it there (`audit.json`, `audit.png`), for tests of how a task carries and shows its
+/// audit. Its numbers are test data, not a measurement, and its one attack says so in its name;
+/// real audits are tested where keys are (`archnet audit`, `archnet publish`).
+pub fn tiny_audit(work_dir: &Path) -> Result<AuditSummary> {
+    let summary = AuditSummary {
+        key_id: TINY_KEY_ID.into(),
+        key_preset: "auto".into(),
+        victims: 20,
+        pairs: 100,
+        chance: 0.05,
+        class_mean_reidentification: 0.1,
+        class_mean_ssim: 0.2,
+        attacks: vec![AuditAttack {
+            attack: "test data: ridge, 100 pairs (not a measurement)".into(),
+            reidentification: 0.5,
+            same_class: Some(0.6),
+            psnr_db: 14.0,
+            ssim: 0.45,
+            psnr_gain_db: 3.0,
+            ssim_gain: 0.25,
+        }],
+        guarantee: None,
+        violations: vec!["test data: above the thresholds".into()],
+        accepted_leakage: true,
+        seconds: 1.0,
+    };
+    let bytes = serde_json::to_vec_pretty(&summary).expect("an audit serialises");
+    archnet_data::fsutil::write_atomic(&work_dir.join(publisher::AUDIT_SUMMARY), &bytes, 0o644)?;
+    let len: usize = TINY_SHAPE.iter().product();
+    let mut rng = rand::rng();
+    let tiles = (0..4)
+        .map(|_| archnet_figures::Tile {
+            shape: TINY_SHAPE,
+            values: (0..len).map(|_| rng.random::<f32>()).collect(),
+            range: Some((0.0, 1.0)),
+        })
+        .collect();
+    let rows = [archnet_figures::Row {
+        label: "test data".into(),
+        tiles,
+    }];
+    let picture = work_dir.join(publisher::AUDIT_PICTURE);
+    archnet_figures::image_grid(&picture, "a stand-in audit picture", &rows, 8)
+        .map_err(archnet_lab::LabError::from)?;
+    Ok(summary)
+}
+
+/// As a node: leases the next task (advertising 2 cores, 1 GiB, `flex`), uploads `model`
+/// (written to `dir` first) and hands it in; returns the lease id, or `None` when there was no
+/// task to lease.
+pub async fn hand_in(node: &Client, model: &[u8], dir: &Path) -> Result<Option<String>> {
+    let request = LeaseRequest {
+        capabilities: Capabilities {
+            cores: 2,
+            memory_mb: 1024,
+            backends: vec!["flex".into()],
+        },
+    };
+    let Some(grant) = node.lease(&request).await? else {
+        return Ok(None);
+    };
+    let path = dir.join(format!("{}.onnx", grant.lease_id));
+    std::fs::write(&path, model).map_err(|e| crate::error::ClientError::io(&path, e))?;
+    let upload = node
+        .upload_file(&path, "model.onnx", None, &mut |_| {})
+        .await?;
+    node.submit(
+        &grant.lease_id,
+        &SubmitRequest {
+            upload_id: upload.id,
+            download_ms: 120,
+            train_ms: 2400,
+            upload_ms: 80,
+        },
+    )
+    .await?;
+    Ok(Some(grant.lease_id))
 }

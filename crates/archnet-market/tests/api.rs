@@ -99,6 +99,7 @@ impl Harness {
             split: None,
             gate: Default::default(),
             contest: None,
+            share_audit_picture: false,
         };
         tweak(&mut options);
         publisher::upload_and_open(&self.client(token), &options, &mut |_| {})
@@ -250,6 +251,8 @@ async fn tokens_roles_and_ownership_are_enforced() {
         validation_files: vec![],
         t1_ms: 0,
         upload_ms: 0,
+        audit: None,
+        audit_picture: None,
     };
     let opened = h
         .client(&node)
@@ -490,6 +493,7 @@ async fn a_replayed_submission_is_refused_and_pays_once() {
         split: None,
         gate: Default::default(),
         contest: None,
+        share_audit_picture: false,
     };
     let opened = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {}).await;
     assert_eq!(status_of(opened.unwrap_err()), 402);
@@ -614,6 +618,7 @@ async fn tasks_go_only_to_nodes_that_meet_their_requirements() {
         split: None,
         gate: Default::default(),
         contest: None,
+        share_audit_picture: false,
     };
     let task = publisher::upload_and_open(&h.client(&publisher), &options, &mut |_| {})
         .await
@@ -751,7 +756,8 @@ async fn an_interrupted_upload_resumes_with_the_chunks_already_sent() {
 
 /// Waits until `f` holds of the task's leaderboard as `c` sees it.
 async fn board_until(c: &Client, task: &str, f: impl Fn(&Leaderboard) -> bool) -> Leaderboard {
-    for _ in 0..400 {
+    // A minute: the other tests of this file validate at the same time on two cores.
+    for _ in 0..1200 {
         let board = c.leaderboard(task).await.unwrap();
         if f(&board) {
             return board;
@@ -789,6 +795,8 @@ async fn a_contest_hides_private_scores_limits_submissions_and_pays_the_best_onc
         validation_files: vec![],
         t1_ms: 0,
         upload_ms: 0,
+        audit: None,
+        audit_picture: None,
     };
     let refused = h.client(&publisher).create_task(&no_deadline).await;
     assert_eq!(status_of(refused.unwrap_err()), 400);
@@ -1130,4 +1138,223 @@ async fn the_dashboard_signs_in_by_cookie_escapes_names_and_shows_each_role_its_
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     let (_, after) = page(&h, &http, "/", Some(&cookie)).await;
     assert!(after.contains("name=\"token\""), "signed out: {after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_carries_its_audit_and_shows_its_picture_only_when_shared() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 100).await;
+    let stranger = h.account("other-pub", Role::Publisher, 100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The numbers always travel with the task; the picture (plain victim images) only by choice.
+    let kept = dir.path().join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    let summary = testkit::tiny_audit(&kept).unwrap();
+    let task = h.publish_with(&publisher, &kept, 20, |_| {}).await;
+    assert_eq!(task.audit.as_ref(), Some(&summary));
+    assert!(!task.audit_picture);
+    let cookie = sign_in(&h, &http, &publisher).await;
+    let (_, body) = page(
+        &h,
+        &http,
+        &format!("/dashboard/tasks/{}", task.id),
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        body.contains("id=\"audit\"") && body.contains("test data: ridge, 100 pairs"),
+        "{body}"
+    );
+    assert!(body.contains("Picture not shared"), "{body}");
+    let picture_of = |id: &str| format!("/dashboard/tasks/{id}/audit.png");
+    let (status, _) = page(&h, &http, &picture_of(&task.id), Some(&cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    testkit::tiny_audit(&shared).unwrap();
+    let task = h
+        .publish_with(&publisher, &shared, 20, |o| o.share_audit_picture = true)
+        .await;
+    assert!(task.audit_picture);
+    let (_, body) = page(
+        &h,
+        &http,
+        &format!("/dashboard/tasks/{}", task.id),
+        Some(&cookie),
+    )
+    .await;
+    assert!(body.contains("id=\"audit-picture\""), "{body}");
+    let answer = http
+        .get(format!("{}{}", h.url, picture_of(&task.id)))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()[reqwest::header::CONTENT_TYPE], "image/png");
+    let png = answer.bytes().await.unwrap();
+    assert_eq!(png, std::fs::read(shared.join("audit.png")).unwrap());
+    // Another publisher and a signed-out browser see nothing of it.
+    let other = sign_in(&h, &http, &stranger).await;
+    let (status, _) = page(&h, &http, &picture_of(&task.id), Some(&other)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = page(&h, &http, &picture_of(&task.id), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The server checks what it stores: a picture must be a PNG of the caller's, with numbers
+    // of the dataset's own key, in range.
+    let c = h.client(&publisher);
+    let base = dir.path().join("base");
+    testkit::tiny_dataset(&base, 40, 20).unwrap();
+    let mut files = Vec::new();
+    for split in ["train", "validation"] {
+        let mut refs = Vec::new();
+        let folder = base.join(split);
+        let mut names: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            let up = c
+                .upload_file(&folder.join(&name), &name, None, &mut |_| {})
+                .await
+                .unwrap();
+            refs.push(FileRef {
+                name,
+                upload_id: up.id,
+            });
+        }
+        files.push(refs);
+    }
+    let not_png = dir.path().join("not.png");
+    std::fs::write(&not_png, b"GIF89a, not a PNG at all").unwrap();
+    let not_png = c
+        .upload_file(&not_png, "audit.png", None, &mut |_| {})
+        .await
+        .unwrap();
+    let request = |audit: Option<AuditSummary>, picture: Option<String>| CreateTaskRequest {
+        name: "audited".into(),
+        fee: 5,
+        min_accuracy: 0.5,
+        max_attempts: None,
+        deadline_s: None,
+        requirements: Requirements::default(),
+        mode: TaskMode::First,
+        max_nodes: None,
+        submission_limit: None,
+        train_files: files[0].clone(),
+        validation_files: files[1].clone(),
+        t1_ms: 0,
+        upload_ms: 0,
+        audit,
+        audit_picture: picture,
+    };
+    let refused = |r: archnet_market::Result<TaskInfo>| {
+        let e = r.unwrap_err();
+        (e.status().expect("an error answer"), e.to_string())
+    };
+    let (status, why) = refused(
+        c.create_task(&request(Some(summary.clone()), Some(not_png.id.clone())))
+            .await,
+    );
+    assert_eq!(status, 400);
+    assert!(why.contains("not a PNG"), "{why}");
+    let (status, why) = refused(
+        c.create_task(&request(None, Some(not_png.id.clone())))
+            .await,
+    );
+    assert_eq!(status, 400);
+    assert!(why.contains("needs the audit"), "{why}");
+    let other_key = AuditSummary {
+        key_id: "another-key".into(),
+        ..summary.clone()
+    };
+    let (status, why) = refused(c.create_task(&request(Some(other_key), None)).await);
+    assert_eq!(status, 400);
+    assert!(why.contains("audits key another-key"), "{why}");
+    let mut out_of_range = summary.clone();
+    out_of_range.attacks[0].reidentification = 1.5;
+    let (status, why) = refused(c.create_task(&request(Some(out_of_range), None)).await);
+    assert_eq!(status, 400);
+    assert!(why.contains("[0, 1]"), "{why}");
+    // Someone else's upload is not found, whatever it holds.
+    let theirs = h
+        .client(&stranger)
+        .upload_file(&shared.join("audit.png"), "audit.png", None, &mut |_| {})
+        .await
+        .unwrap();
+    let (status, _) = refused(
+        c.create_task(&request(Some(summary.clone()), Some(theirs.id)))
+            .await,
+    );
+    assert_eq!(status, 404);
+    // Nothing was charged for the refusals: two tasks' fees in escrow.
+    assert_eq!(c.balance().await.unwrap().balance, 80);
+}
+
+/// The value of the series `name` (with its labels, as written) in a Prometheus text page.
+fn series(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no series {name} in:\n{page}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_for_admins_and_move_with_the_market() {
+    let h = start(|_| {}).await;
+    let publisher = h.account("pub", Role::Publisher, 25).await;
+    let node = h.account("node", Role::Node, 0).await;
+    let admin = h.account("root", Role::Admin, 0).await;
+    let scrape = |token: Option<String>| {
+        let (http, url) = (h.http.clone(), format!("{}/metrics", h.url));
+        async move {
+            let mut req = http.get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let answer = req.send().await.unwrap();
+            (answer.status(), answer.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(scrape(Some(node.clone())).await.0, StatusCode::FORBIDDEN);
+    let (status, before) = scrape(Some(admin.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(series(&before, "archnet_leases_granted_total"), 0.0);
+    assert_eq!(series(&before, "archnet_payments_total"), 0.0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let task = h.publish(&publisher, dir.path(), 10, 0.01, 3).await;
+    let c = h.client(&node);
+    let grant: LeaseGrant = c.post("/api/v1/leases", &caps()).await.unwrap();
+    submit(&c, dir.path(), &grant.lease_id).await.unwrap();
+    assert_eq!(verdict(&c, &grant.lease_id).await.state, "accepted");
+
+    let (_, after) = scrape(Some(admin)).await;
+    assert_eq!(series(&after, "archnet_leases_granted_total"), 1.0);
+    assert_eq!(series(&after, "archnet_leases{state=\"submitted\"}"), 1.0);
+    assert_eq!(series(&after, "archnet_tasks{state=\"completed\"}"), 1.0);
+    assert_eq!(
+        series(&after, "archnet_validations_total{verdict=\"accepted\"}"),
+        1.0
+    );
+    assert_eq!(series(&after, "archnet_payments_total"), 1.0);
+    assert_eq!(
+        series(&after, "archnet_validation_seconds_count{verdict=\"ran\"}"),
+        1.0
+    );
+    // Requests are timed by their route's template, not by each id.
+    let leases = "archnet_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/leases\",status=\"200\"}";
+    assert_eq!(series(&after, leases), 1.0);
+    assert!(!after.contains(&task.id), "no id in a label");
 }

@@ -142,44 +142,21 @@ async fn text(b: &fantoccini::Client, css: &str) -> String {
 }
 
 async fn hand_in(c: &Client, dir: &Path) {
-    let grant = c
-        .lease(&LeaseRequest {
-            capabilities: Capabilities {
-                cores: 2,
-                memory_mb: 1024,
-                backends: vec!["flex".into()],
-            },
-        })
-        .await
-        .unwrap()
-        .expect("a contest slot");
-    let model = dir.join(format!("{}.onnx", grant.lease_id));
-    std::fs::write(&model, testkit::tiny_model().unwrap()).unwrap();
-    let upload = c
-        .upload_file(&model, "model.onnx", None, &mut |_| {})
-        .await
-        .unwrap();
-    c.submit(
-        &grant.lease_id,
-        &SubmitRequest {
-            upload_id: upload.id,
-            download_ms: 120,
-            train_ms: 2400,
-            upload_ms: 80,
-        },
-    )
-    .await
-    .unwrap();
+    let model = testkit::tiny_model().unwrap();
+    let lease = testkit::hand_in(c, &model, dir).await.unwrap();
+    assert!(lease.is_some(), "a contest slot");
 }
 
 async fn wait_board(c: &Client, task: &str, f: impl Fn(&Leaderboard) -> bool) {
-    for _ in 0..400 {
-        if f(&c.leaderboard(task).await.unwrap()) {
+    let mut board = c.leaderboard(task).await.unwrap();
+    for _ in 0..1200 {
+        if f(&board) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+        board = c.leaderboard(task).await.unwrap();
     }
-    panic!("the leaderboard never got there");
+    panic!("the leaderboard never got there: {board}");
 }
 
 // Why one function: one browser session walks the three roles' pages in the order a contest
@@ -218,6 +195,7 @@ async fn the_dashboard_works_in_headless_chromium() {
 
     let work = dir.path().join("publish");
     testkit::tiny_dataset(&work, 40, 200).unwrap();
+    testkit::tiny_audit(&work).unwrap();
     let options = publisher::PublishOptions {
         key: "unused".into(),
         data: "unused".into(),
@@ -236,6 +214,7 @@ async fn the_dashboard_works_in_headless_chromium() {
             max_nodes: Some(4),
             submission_limit: Some(2),
         }),
+        share_audit_picture: true,
     };
     let pc = Client::new(&url, &publisher).unwrap();
     let task = publisher::upload_and_open(&pc, &options, &mut |_| {})
@@ -268,6 +247,23 @@ async fn the_dashboard_works_in_headless_chromium() {
     b.find(Locator::Id("timeline"))
         .await
         .expect("the t0 timeline");
+    // The audit sent at publish: its numbers, and its picture loaded (an image that failed to
+    // load would keep no size of its own).
+    let audit = text(&b, "#audit").await;
+    assert!(audit.contains("test data: ridge, 100 pairs"), "{audit}");
+    assert!(audit.contains("class-mean image"), "{audit}");
+    let picture = b.find(Locator::Id("audit-picture")).await.unwrap();
+    let width = b
+        .execute(
+            "return arguments[0].naturalWidth",
+            vec![serde_json::to_value(&picture).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert!(
+        width.as_u64().is_some_and(|w| w > 64),
+        "the audit picture loads: naturalWidth {width}"
+    );
 
     // The deadline comes (moved to now rather than waited for): the winner shows.
     sqlx::query("UPDATE tasks SET deadline_ms = $1 WHERE id = $2")

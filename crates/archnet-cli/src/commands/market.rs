@@ -92,6 +92,7 @@ pub fn publish(args: &PublishArgs) -> anyhow::Result<TaskInfo> {
             max_nodes: args.max_nodes,
             submission_limit: args.submission_limit,
         }),
+        share_audit_picture: args.share_audit_picture,
     };
     let client = client(&args.connect)?;
     let mut printer = PublishPrinter::new();

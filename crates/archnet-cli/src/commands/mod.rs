@@ -52,5 +52,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Attack(AttackCommand::KnownPlaintext(args)) => attack::known_plaintext(&args),
         Command::Attack(AttackCommand::CiphertextOnly(args)) => attack::ciphertext_only(&args),
         Command::Audit(args) => audit::run(&args),
+        Command::SandboxValidate { job } => {
+            std::process::exit(archnet_market::server::sandbox::child_main(&job))
+        }
     }
 }

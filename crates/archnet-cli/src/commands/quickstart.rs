@@ -14,6 +14,8 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         work_dir: args.work_dir.clone(),
         data: args.data.clone(),
         node_program: std::env::current_exe().context("finding the archnet executable")?,
+        contest: args.contest,
+        keep_serving: args.keep_serving,
     };
     let mut key = KeyPrinter::new();
     let mut publish: Option<PublishPrinter> = None;

@@ -78,3 +78,34 @@ pub fn auto_key_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Ve
 pub fn train_auto_key(data: &Path, out: &Path, extra: &[&str]) -> String {
     archnet_ok(&auto_key_args(data, out, extra))
 }
+
+/// Creates an account straight in the database; returns its token.
+pub fn account(
+    name: &str,
+    role: &str,
+    credit: i64,
+    data_dir: &Path,
+    database: Option<&str>,
+) -> String {
+    let credit = credit.to_string();
+    let mut args = vec![
+        "admin",
+        "create-account",
+        "--name",
+        name,
+        "--role",
+        role,
+        "--credit",
+        &credit,
+    ];
+    let data_dir = data_dir.to_str().unwrap();
+    match database {
+        Some(db) => args.extend(["--database", db]),
+        None => args.extend(["--data-dir", data_dir]),
+    }
+    let out = archnet_ok(&args);
+    out.lines()
+        .find_map(|l| l.strip_prefix("token (shown once, store it now): "))
+        .expect("a token line")
+        .to_string()
+}

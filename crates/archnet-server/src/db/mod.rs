@@ -7,6 +7,7 @@
 //! or a primary key, never by a check-then-act in Rust.
 
 mod accounts;
+mod counts;
 mod ledger;
 mod sessions;
 mod tasks;
@@ -19,10 +20,12 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use accounts::{Account, hash_token};
+pub use counts::MarketCounts;
 pub use ledger::{ESCROW_PREFIX, MINT, account_wallet, escrow_wallet};
 pub use sessions::{NodeSeen, SESSION_TTL_MS};
 pub use tasks::{
-    ClaimedSubmission, LeaseRow, NewContest, NewTask, SubmissionRow, TaskRow, ValidationOutcome,
+    ClaimedSubmission, LeaseRow, NewAudit, NewContest, NewTask, SubmissionRow, TaskRow,
+    ValidationOutcome,
 };
 pub use uploads::{ChunkRow, UploadRow};
 
@@ -173,6 +176,7 @@ mod tests {
         include_str!("../../migrations/0001_market.sql"),
         include_str!("../../migrations/0002_contests.sql"),
         include_str!("../../migrations/0003_dashboard.sql"),
+        include_str!("../../migrations/0004_task_audits.sql"),
     ];
 
     /// The words the latest migration defining `table` allows in its state column's CHECK.

@@ -4,8 +4,8 @@ use super::ledger::{account_wallet, escrow_wallet, transfer};
 use super::{Db, is_unique_violation, new_id, now_ms};
 use crate::error::{Result, ServerError};
 use archnet_api::types::{
-    Capabilities, FileRef, LeaseInfo, LeaseState, Requirements, SubmissionInfo, SubmissionState,
-    SubmitRequest, TaskMode, TaskState, ValidationReport,
+    AuditSummary, Capabilities, FileRef, LeaseInfo, LeaseState, Requirements, SubmissionInfo,
+    SubmissionState, SubmitRequest, TaskMode, TaskState, ValidationReport,
 };
 use archnet_data::holdout::Holdout;
 
@@ -89,8 +89,15 @@ pub struct TaskRow {
 impl TaskRow {
     /// A contest's public/private cut of its validation split; `None` for a first-model task.
     pub fn holdout(&self) -> Option<Holdout> {
+        self.holdout_terms()
+            .map(|(seed, samples, public)| Holdout::new(seed, samples, public))
+    }
+
+    /// A contest's public/private cut as `(seed, samples, public samples)`, the terms
+    /// [`Holdout::new`] takes; `None` for a first-model task.
+    pub fn holdout_terms(&self) -> Option<(u64, usize, usize)> {
         match (self.mode, self.holdout_seed, self.public_samples) {
-            (TaskMode::Contest, Some(seed), Some(public)) => Some(Holdout::new(
+            (TaskMode::Contest, Some(seed), Some(public)) => Some((
                 seed as u64,
                 self.validation_samples as usize,
                 public as usize,
@@ -306,6 +313,17 @@ pub struct NewTask {
     pub upload_ms: u64,
     /// A contest's rules; `None` for a first-model task.
     pub contest: Option<NewContest>,
+    /// The publish-time leakage audit, when the publisher sent one.
+    pub audit: Option<NewAudit>,
+}
+
+/// A task's publish-time leakage audit, as stored.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    /// The numbers (an `AuditSummary`).
+    pub summary: AuditSummary,
+    /// The completed upload of its picture, when the publisher shared it.
+    pub picture_upload: Option<String>,
 }
 
 /// The rules of a new contest.
@@ -403,6 +421,16 @@ impl Db {
                 .await?;
             }
         }
+        if let Some(audit) = &t.audit {
+            sqlx::query(
+                "INSERT INTO task_audits (task_id, summary, picture_upload) VALUES ($1, $2, $3)",
+            )
+            .bind(&id)
+            .bind(serde_json::to_string(&audit.summary).expect("an audit serialises"))
+            .bind(audit.picture_upload.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
         transfer(
             &mut tx,
             &escrow_wallet(&id),
@@ -414,6 +442,22 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// The publish-time audit of task `id` and the upload of its picture (`None`: the
+    /// publisher sent no audit).
+    pub async fn task_audit(&self, id: &str) -> Result<Option<(AuditSummary, Option<String>)>> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT summary, picture_upload FROM task_audits WHERE task_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(summary, picture)| {
+            serde_json::from_str(&summary)
+                .map(|s| (s, picture))
+                .map_err(|e| ServerError::Internal(format!("task {id}: stored audit: {e}")))
+        })
+        .transpose()
     }
 
     /// The task `id`; `NotFound` when there is none.

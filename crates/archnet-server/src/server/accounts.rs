@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::ApiJson;
 use crate::db::account_wallet;
 use crate::error::{Result, ServerError};
 use archnet_api::ErrorBody;
@@ -49,7 +50,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Ac
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<CreateAccountRequest>,
+    ApiJson(req): ApiJson<CreateAccountRequest>,
 ) -> Result<(StatusCode, Json<CreatedAccount>)> {
     caller.require(Role::Admin)?;
     let created = state

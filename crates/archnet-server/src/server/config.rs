@@ -51,6 +51,17 @@ pub struct ServerConfig {
     /// Submissions validated at once (each runs tract on one core); the machine's core count
     /// when 0.
     pub validators: usize,
+    /// The executable run as `PROGRAM sandbox-validate JOB` for every validation (the
+    /// [`sandbox`](super::sandbox)). `archnet serve` uses its own executable when this is unset;
+    /// a server embedded in another program (tests, the quickstart) validates in its own process
+    /// unless it names one.
+    pub sandbox_program: Option<PathBuf>,
+    /// Validate inside the server process even under `archnet serve` (no sandbox: a model that
+    /// exhausts memory or aborts takes the server down).
+    pub validation_in_process: bool,
+    /// Address space of a sandboxed validation, MiB (`RLIMIT_AS`): the model, the split,
+    /// tract's working memory and the process itself must fit.
+    pub validation_max_address_space_mib: u64,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +84,9 @@ impl Default for ServerConfig {
             validation_claim_s: 30,
             reaper_interval_ms: 1000,
             validators: 0,
+            sandbox_program: None,
+            validation_in_process: false,
+            validation_max_address_space_mib: 8 << 10,
         }
     }
 }
@@ -132,6 +146,26 @@ impl ServerConfig {
         }
     }
 
+    /// The sandbox a validation runs in: the program and its limits (`None`: in this
+    /// process).
+    pub fn sandbox(&self) -> Option<(PathBuf, super::sandbox::SandboxLimits)> {
+        let program = self
+            .sandbox_program
+            .clone()
+            .filter(|_| !self.validation_in_process)?;
+        let threads = self.validation_limits().threads.max(1) as u64;
+        Some((
+            program,
+            super::sandbox::SandboxLimits {
+                address_space_bytes: self.validation_max_address_space_mib << 20,
+                // The run's own limit, on every thread it may use, plus loading.
+                cpu_seconds: self.validation_max_s.saturating_mul(threads) + 5,
+                // Process start-up and reading the split come before the run's own clock starts.
+                wall: Duration::from_secs(self.validation_max_s + 10),
+            },
+        ))
+    }
+
     /// Refuses settings that cannot work.
     pub fn check(&self) -> Result<()> {
         let bad = |m: &str| Err(ServerError::Config(m.to_string()));
@@ -143,6 +177,9 @@ impl ServerConfig {
         }
         if self.max_attempts == 0 {
             return bad("max_attempts must be positive");
+        }
+        if self.validation_max_address_space_mib < 256 {
+            return bad("validation_max_address_space_mib must be at least 256");
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::auth::Caller;
+use super::body::ApiJson;
 use super::{AppState, check_file_name};
 use crate::error::{Result, ServerError};
 use archnet_api::ErrorBody;
@@ -35,7 +36,7 @@ pub(super) fn router() -> Router<AppState> {
 pub async fn lease(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<LeaseRequest>,
+    ApiJson(req): ApiJson<LeaseRequest>,
 ) -> Result<Response> {
     let node = caller.require(Role::Node)?;
     let ttl = state.config.lease_ttl();
@@ -108,6 +109,12 @@ pub async fn files(
 /// One chunk of a training file. Only the training split of a task the node holds an active
 /// lease on is served; validation files are refused with 403.
 #[utoipa::path(get, path = "/api/v1/leases/{id}/files/{name}/chunks/{index}", security(("token" = [])),
+    params(
+        ("id" = String, Path, description = "The lease."),
+        ("name" = String, Path, description = "A file of the training split (a plain name).",
+            pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"),
+        ("index" = u64, Path, description = "The chunk, from 0."),
+    ),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn chunk(
     State(state): State<AppState>,
@@ -143,7 +150,7 @@ pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(req): Json<SubmitRequest>,
+    ApiJson(req): ApiJson<SubmitRequest>,
 ) -> Result<(StatusCode, Json<SubmissionInfo>)> {
     let node = caller.require(Role::Node)?;
     let upload = state.db.owned_upload(&req.upload_id, &node.id).await?;

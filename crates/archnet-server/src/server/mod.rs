@@ -3,10 +3,13 @@
 
 mod accounts;
 mod auth;
+mod body;
 pub mod config;
 pub mod dashboard;
 mod leases;
+pub mod metrics;
 pub mod openapi;
+pub mod sandbox;
 mod tasks;
 pub(crate) mod uploads;
 mod validator;
@@ -17,6 +20,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -40,6 +45,8 @@ pub struct AppState {
     pub store: BlobStore,
     /// The settings the server was started with.
     pub config: Arc<ServerConfig>,
+    /// What `/metrics` tells.
+    pub metrics: Arc<metrics::Metrics>,
     limiter: auth::Limiter,
 }
 
@@ -55,6 +62,7 @@ impl AppState {
             db,
             store,
             limiter: auth::limiter(config.rate_per_second, config.rate_burst),
+            metrics: Arc::new(metrics::Metrics::new()),
             config: Arc::new(config),
         })
     }
@@ -73,9 +81,74 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(accounts::healthz))
         .route("/openapi.json", get(openapi::serve))
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics::scrape))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .fallback(no_route)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Any path the server has no route for.
+async fn no_route(uri: axum::http::Uri) -> ServerError {
+    ServerError::NotFound(format!("no route {}", uri.path()))
+}
+
+/// Largest plain-text error body rewritten as JSON (axum's rejections are one line).
+const MAX_PLAIN_ERROR: usize = 16 << 10;
+
+/// Every error answer is `{"error": …}`, as docs/api.md promises, whoever made it: axum's own
+/// extractor rejections (malformed JSON, a wrong content type, a body over its limit, a path
+/// parameter that does not parse) answer in plain text, and a wrong method with an empty body
+/// (and its `Allow` header, kept); all become JSON here. Body rejections
+/// of well-formed JSON with the wrong fields (422) and wrong content types (415) answer 400,
+/// "malformed", like every other request the server cannot read. The dashboard's pages keep
+/// their HTML.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if kind.starts_with("application/json") || kind.starts_with("text/html") {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_ERROR)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let status = match status {
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            StatusCode::BAD_REQUEST
+        }
+        other => other,
+    };
+    let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let message = if text.is_empty() {
+        reason
+    } else {
+        format!("{reason}: {text}")
+    };
+    let mut answer = (
+        status,
+        axum::Json(archnet_api::ErrorBody { error: message }),
+    )
+        .into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 /// Serves until `shutdown` resolves, then stops taking requests, lets those in flight finish,
@@ -111,9 +184,15 @@ pub async fn serve(
 /// `on_listening` the bound address, and serves until Ctrl-C or SIGTERM; then it finishes the
 /// requests in flight and stops.
 pub async fn run(
-    config: ServerConfig,
+    mut config: ServerConfig,
     on_listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<()> {
+    if config.sandbox_program.is_none() && !config.validation_in_process {
+        // This process's own executable answers `sandbox-validate` (the `archnet` binary).
+        let program =
+            std::env::current_exe().map_err(|e| ServerError::io("the server's executable", e))?;
+        config.sandbox_program = Some(program);
+    }
     let listen = config.listen;
     let state = AppState::open(config).await?;
     let listener = TcpListener::bind(listen)
@@ -126,6 +205,7 @@ pub async fn run(
         %address,
         database = state.db.backend().as_str(),
         store = state.store.describe(),
+        sandbox = ?state.config.sandbox_program,
         "archnet server listening"
     );
     on_listening(address);

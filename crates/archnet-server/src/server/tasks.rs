@@ -14,7 +14,10 @@ use futures::StreamExt;
 
 use super::AppState;
 use super::auth::Caller;
-use crate::db::{Account, Db, NewContest, NewTask, SubmissionRow, TaskRow, UploadRow, now_ms};
+use super::body::ApiJson;
+use crate::db::{
+    Account, Db, NewAudit, NewContest, NewTask, SubmissionRow, TaskRow, UploadRow, now_ms,
+};
 use crate::error::{Result, ServerError};
 use crate::timing::task_timing;
 use archnet_api::ErrorBody;
@@ -66,8 +69,8 @@ async fn check_split(
         super::check_file_name(&f.name)?;
         let upload = state.db.owned_upload(&f.upload_id, owner).await?;
         if upload.state != UploadState::Complete {
-            return Err(bad(format!(
-                "upload {} ({}) is not complete",
+            return Err(ServerError::Conflict(format!(
+                "{split} files: upload {} ({}) is not complete",
                 f.upload_id, f.name
             )));
         }
@@ -128,11 +131,11 @@ async fn check_split(
 
 /// Opens a task over uploaded train and validation splits, holding the fee in escrow.
 #[utoipa::path(post, path = "/api/v1/tasks", security(("token" = [])), request_body = CreateTaskRequest,
-    responses((status = 201, body = TaskInfo), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = TaskInfo), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<CreateTaskRequest>,
+    ApiJson(req): ApiJson<CreateTaskRequest>,
 ) -> Result<(StatusCode, Json<TaskInfo>)> {
     let account = caller.require(Role::Publisher)?;
     if req.fee <= 0 {
@@ -143,7 +146,7 @@ pub async fn create(
             "min_accuracy must be in (0, 1]".into(),
         ));
     }
-    if req.name.is_empty() || req.name.len() > 200 {
+    if req.name.is_empty() || req.name.chars().count() > 200 {
         return Err(ServerError::BadRequest(
             "the name must be 1-200 characters".into(),
         ));
@@ -174,6 +177,7 @@ pub async fn create(
             "a contest needs at least two validation samples (a public and a private part)".into(),
         ));
     }
+    let audit = check_audit(&state, &account.id, &req, &train.key_id).await?;
     let task = NewTask {
         publisher: account.id.clone(),
         name: req.name.clone(),
@@ -192,11 +196,73 @@ pub async fn create(
         validation_files: req.validation_files.clone(),
         t1_ms: req.t1_ms,
         upload_ms: req.upload_ms,
+        audit,
     };
     let id = state.db.create_task(&task).await?;
     tracing::info!(task = %id, fee = req.fee, "task opened");
     let row = state.db.task(&id).await?;
     Ok((StatusCode::CREATED, Json(task_info(&state.db, &row).await?)))
+}
+
+/// Largest audit picture accepted.
+const MAX_AUDIT_PICTURE_BYTES: i64 = 8 << 20;
+/// What every PNG file starts with.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// The task's audit, checked: sane numbers, of the key that encrypted the dataset, and a picture that is a completed PNG upload of the
+/// caller's, at most [`MAX_AUDIT_PICTURE_BYTES`].
+async fn check_audit(
+    state: &AppState,
+    owner: &str,
+    req: &CreateTaskRequest,
+    key_id: &str,
+) -> Result<Option<NewAudit>> {
+    let bad = |m: String| Err(ServerError::BadRequest(m));
+    let Some(summary) = &req.audit else {
+        return match req.audit_picture {
+            Some(_) => bad("audit_picture needs the audit's numbers (audit)".into()),
+            None => Ok(None),
+        };
+    };
+    if let Some(problem) = summary.problem() {
+        return bad(problem);
+    }
+    if summary.key_id != key_id {
+        return bad(format!(
+            "audit: it audits key {}, the dataset was encrypted with key {key_id}",
+            summary.key_id
+        ));
+    }
+    let picture_upload = match &req.audit_picture {
+        None => None,
+        Some(id) => {
+            let upload = state.db.owned_upload(id, owner).await?;
+            if upload.state != UploadState::Complete {
+                return Err(ServerError::Conflict(format!(
+                    "audit_picture: upload {id} is not complete"
+                )));
+            }
+            if upload.size > MAX_AUDIT_PICTURE_BYTES {
+                return bad(format!(
+                    "audit_picture: upload {id} is over {MAX_AUDIT_PICTURE_BYTES} bytes"
+                ));
+            }
+            let png = upload.size >= PNG_SIGNATURE.len() as i64
+                && state
+                    .store
+                    .get_chunk(&upload.id, 0)
+                    .await?
+                    .starts_with(PNG_SIGNATURE);
+            if !png {
+                return bad(format!("audit_picture: upload {id} is not a PNG"));
+            }
+            Some(upload.id)
+        }
+    };
+    Ok(Some(NewAudit {
+        summary: summary.clone(),
+        picture_upload,
+    }))
 }
 
 /// A contest's `(max_nodes, submission_limit)`, checked; `None` for a first-model task, which
@@ -234,6 +300,7 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
         .iter()
         .find(|s| s.state == SubmissionState::Accepted);
     let timing = task_timing(task, accepted, &leases);
+    let audit = db.task_audit(&task.id).await?;
     let mut lease_infos = Vec::with_capacity(leases.len());
     for lease in leases {
         let name = db.account_name(&lease.node).await?;
@@ -271,6 +338,8 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
         leases: lease_infos,
         submissions: submissions.iter().map(|s| s.info()).collect(),
         timing,
+        audit_picture: audit.as_ref().is_some_and(|a| a.1.is_some()),
+        audit: audit.map(|a| a.0),
     })
 }
 
@@ -441,7 +510,7 @@ pub async fn delivery(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Json(report): Json<DeliveryReport>,
+    ApiJson(report): ApiJson<DeliveryReport>,
 ) -> Result<StatusCode> {
     let task = owned_task(&state.db, &id, &caller.0).await?;
     state

@@ -10,6 +10,7 @@ use axum::routing::{get, post, put};
 use sha2::{Digest, Sha256};
 
 use super::auth::Caller;
+use super::body::ApiJson;
 use super::{AppState, check_file_name};
 use crate::error::{Result, ServerError};
 use archnet_api::ErrorBody;
@@ -42,7 +43,7 @@ fn is_sha256_hex(s: &str) -> bool {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Json(req): Json<CreateUploadRequest>,
+    ApiJson(req): ApiJson<CreateUploadRequest>,
 ) -> Result<(StatusCode, Json<UploadStatus>)> {
     check_file_name(&req.name)?;
     let limit = match caller.0.role {
@@ -93,6 +94,12 @@ pub async fn status(
 /// One chunk, its sha256 in the `x-archnet-sha256` header. A chunk whose bytes do not match is
 /// refused (400) and the client sends it again; the same chunk sent twice is accepted once.
 #[utoipa::path(put, path = "/api/v1/uploads/{id}/chunks/{index}", security(("token" = [])),
+    params(
+        ("id" = String, Path, description = "The upload."),
+        ("index" = u64, Path, description = "The chunk, from 0."),
+        ("x-archnet-sha256" = String, Header, description = "sha256 of this chunk's bytes, lowercase hex.",
+            pattern = r"^[0-9a-f]{64}$"),
+    ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn put_chunk(
@@ -107,7 +114,7 @@ pub async fn put_chunk(
         return Err(ServerError::Conflict(format!("upload {id} is complete")));
     }
     if index >= upload.chunk_count() {
-        return Err(ServerError::BadRequest(format!(
+        return Err(ServerError::NotFound(format!(
             "chunk {index} of upload {id}: it has {} chunks",
             upload.chunk_count()
         )));
@@ -139,7 +146,7 @@ pub async fn put_chunk(
 
 /// Checks that every chunk is there and that the whole file has the announced sha256.
 #[utoipa::path(post, path = "/api/v1/uploads/{id}/complete", security(("token" = [])),
-    responses((status = 200, body = UploadStatus), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = UploadStatus), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
@@ -154,7 +161,7 @@ pub async fn complete(
         .filter(|i| !chunks.iter().any(|c| c.idx as u64 == *i))
         .collect();
     if !missing.is_empty() {
-        return Err(ServerError::BadRequest(format!(
+        return Err(ServerError::Conflict(format!(
             "upload {id} lacks {} chunk(s), first {:?}",
             missing.len(),
             &missing[..missing.len().min(8)]

@@ -12,6 +12,7 @@ use archnet_validate::metadata;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::sandbox::{SandboxJob, SandboxLimits, run_sandboxed};
 use crate::db::{ClaimedSubmission, ValidationOutcome};
 use crate::error::{Result, ServerError};
 use archnet_api::types::{HoldoutScores, PartScore, ValidationReport, ValidationRun};
@@ -81,21 +82,48 @@ async fn validate_claimed(
                 }
             })
         };
-        let run = tokio::task::spawn_blocking(move || {
-            run_model(
-                &bytes,
-                &dataset_dir,
-                ModelTask {
+        let run = match state.config.sandbox() {
+            Some((program, process_limits)) => {
+                let job_dir = state
+                    .config
+                    .data_dir
+                    .join("validation-sandbox")
+                    .join(&submission.id);
+                let job = SandboxJob {
+                    model: job_dir.join("model.onnx"),
+                    dataset: dataset_dir,
                     shape,
                     classes,
-                    key_id: &key_id,
-                    holdout: holdout.as_ref(),
-                },
-                &policy,
-                &limits,
-            )
-        })
-        .await;
+                    key_id,
+                    holdout: task.holdout_terms(),
+                    max_model_bytes: policy.max_bytes,
+                    max_seconds: limits.max_duration.as_secs(),
+                    max_activation_bytes: limits.max_activation_bytes,
+                    batch_size: limits.batch_size,
+                    threads: limits.threads,
+                };
+                let ran = sandboxed(&program, &job, &job_dir, &bytes, &process_limits).await;
+                let _ = tokio::fs::remove_dir_all(&job_dir).await;
+                Ok(ran)
+            }
+            None => {
+                tokio::task::spawn_blocking(move || {
+                    run_model(
+                        &bytes,
+                        &dataset_dir,
+                        ModelTask {
+                            shape,
+                            classes,
+                            key_id: &key_id,
+                            holdout: holdout.as_ref(),
+                        },
+                        &policy,
+                        &limits,
+                    )
+                })
+                .await
+            }
+        };
         keep_alive.abort();
         match run {
             Ok(Ok(run)) => {
@@ -118,6 +146,13 @@ async fn validate_claimed(
         }
     };
     let decided = state.db.finish_validation(&submission.id, &outcome).await?;
+    let verdict = match &outcome.report {
+        ValidationReport::Ran(_) => "ran",
+        ValidationReport::Refused { .. } => "refused",
+    };
+    state
+        .metrics
+        .validated(verdict, started.elapsed().as_secs_f64());
     tracing::info!(
         submission = %submission.id,
         task = %task.id,
@@ -127,6 +162,23 @@ async fn validate_claimed(
         "validated"
     );
     Ok(())
+}
+
+/// Writes the model into `dir` and runs `job` in the sandbox.
+async fn sandboxed(
+    program: &Path,
+    job: &SandboxJob,
+    dir: &Path,
+    bytes: &[u8],
+    limits: &SandboxLimits,
+) -> std::result::Result<ValidationRun, String> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("sandbox: {}: {e}", dir.display()))?;
+    tokio::fs::write(&job.model, bytes)
+        .await
+        .map_err(|e| format!("sandbox: {}: {e}", job.model.display()))?;
+    run_sandboxed(program, job, dir, limits).await
 }
 
 fn refused(reason: String, started: Instant) -> ValidationOutcome {
@@ -140,15 +192,15 @@ fn refused(reason: String, started: Instant) -> ValidationOutcome {
 
 /// What the validator checks a model against: the task's sample shape, classes and key, and a
 /// contest's public/private cut.
-struct ModelTask<'a> {
-    shape: [usize; 3],
-    classes: usize,
-    key_id: &'a str,
-    holdout: Option<&'a Holdout>,
+pub(crate) struct ModelTask<'a> {
+    pub(crate) shape: [usize; 3],
+    pub(crate) classes: usize,
+    pub(crate) key_id: &'a str,
+    pub(crate) holdout: Option<&'a Holdout>,
 }
 
 /// Runs the model over the validation split; the error is the reason it was refused.
-fn run_model(
+pub(crate) fn run_model(
     bytes: &[u8],
     dataset_dir: &Path,
     task: ModelTask<'_>,

@@ -36,6 +36,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/session", post(sign_in))
         .route("/session/end", post(sign_out))
         .route("/dashboard/tasks/{id}", get(task_page))
+        .route("/dashboard/tasks/{id}/audit.png", get(audit_picture))
         .route("/dashboard.css", get(stylesheet))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -157,6 +158,35 @@ async fn task_page(
         }
         .await,
     )
+}
+
+/// The picture of a task's leakage audit, when its publisher shared it: for the publisher and
+/// admins only, like the task page.
+async fn audit_picture(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Response {
+    let picture = async {
+        let account = viewer(&state, &jar)
+            .await?
+            .ok_or_else(|| ServerError::Unauthorized("sign in first".into()))?;
+        let task = pages::visible_task(&state, &account, &id).await?;
+        let upload = match state.db.task_audit(&task.id).await? {
+            Some((_, Some(upload))) => state.db.upload(&upload).await?,
+            _ => {
+                return Err(ServerError::NotFound(format!(
+                    "task {id} has no shared audit picture"
+                )));
+            }
+        };
+        state.store.read_all(&upload.id, upload.chunk_count()).await
+    }
+    .await;
+    match picture {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
+        Err(e) => (e.status(), e.to_string()).into_response(),
+    }
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -28,7 +28,7 @@ fn layout(title: &str, account: Option<&Account>, body: Markup) -> Markup {
             }
             body {
                 header {
-                    h1 { a href="/" style="color:inherit;text-decoration:none" { "archnet marketplace" } }
+                    h1 { a href="/" { "archnet marketplace" } }
                     @if let Some(a) = account {
                         span.who { (a.name) " (" (a.role.as_str()) ")" }
                         form method="post" action="/session/end" { button type="submit" { "Sign out" } }
@@ -215,12 +215,19 @@ async fn admin_home(state: &AppState, account: &Account) -> Result<Markup> {
     ))
 }
 
-/// One task: its state, leaderboard, submissions and the §4.7 time budget as a timeline.
-pub async fn task(state: &AppState, account: &Account, id: &str) -> Result<Markup> {
+/// The task `id` if `account` may see its page (its publisher or an admin); others get 404.
+pub async fn visible_task(state: &AppState, account: &Account, id: &str) -> Result<TaskRow> {
     let row = state.db.task(id).await?;
     if row.publisher != account.id && account.role != Role::Admin {
         return Err(ServerError::NotFound(format!("task {id}")));
     }
+    Ok(row)
+}
+
+/// One task: its state, leaderboard, submissions, the §4.7 time budget as a timeline, and the
+/// publish-time leakage audit.
+pub async fn task(state: &AppState, account: &Account, id: &str) -> Result<Markup> {
+    let row = visible_task(state, account, id).await?;
     let info = task_info(&state.db, &row).await?;
     let submissions = state.db.task_submissions(&row.id).await?;
     let mut names = BTreeMap::new();
@@ -266,8 +273,65 @@ pub async fn task(state: &AppState, account: &Account, id: &str) -> Result<Marku
                 }
             }
             (refusals(&info))
+            h2 { "Leakage audit (at publish)" }
+            (audit(&info))
         },
     ))
+}
+
+/// The publish-time leakage audit: what must stay hidden is which image a ciphertext holds, so
+/// each attack shows its re-identification beside the class-mean image's, and its gain over it.
+fn audit(info: &TaskInfo) -> Markup {
+    let Some(a) = &info.audit else {
+        return html! { p.note { "The publisher sent no audit with this task." } };
+    };
+    html! {
+        p {
+            "Key " (a.key_id) " (" (a.key_preset) "): an attacker holding " (a.pairs)
+            " known (image, ciphertext) pairs, against " (a.victims) " held-out victims ("
+            (format!("{:.0} s", a.seconds)) "). Every party holds the labels, so what counts is "
+            strong { "which" } " image a reconstruction is: re-identification among the victims, "
+            "beside what the class-mean image gets for nothing."
+        }
+        table #audit {
+            tr { th { "attack" } th.num { "re-identified" } th.num { "within its class" } th.num { "PSNR" } th.num { "SSIM" } th.num { "SSIM over class mean" } }
+            tr.note {
+                td { "class-mean image (free)" }
+                td.num { (percent(Some(a.class_mean_reidentification))) }
+                td.num { "–" } td.num { "–" }
+                td.num { (format!("{:.3}", a.class_mean_ssim)) }
+                td.num { "0" }
+            }
+            @for x in &a.attacks {
+                tr {
+                    td { (x.attack) }
+                    td.num { (percent(Some(x.reidentification))) }
+                    td.num { (percent(x.same_class)) }
+                    td.num { (format!("{:.2} dB", x.psnr_db)) }
+                    td.num { (format!("{:.3}", x.ssim)) }
+                    td.num { (format!("{:+.3}", x.ssim_gain)) }
+                }
+            }
+        }
+        p.note { "Chance: " (percent(Some(a.chance))) "." }
+        @match &a.guarantee {
+            Some(g) => p.ok { "Formal guarantee: (" (format!("{:.3}", g.epsilon)) ", " (format!("{:e}", g.delta))
+                ")-DP per image, which bounds re-identification among these victims by any attacker at "
+                (percent(Some(g.reidentification_bound))) "." },
+            None => p.note { "No formal guarantee: the key adds no calibrated noise; these measurements are all there is, and stronger attacks can only recover more." },
+        }
+        @if a.violations.is_empty() { p.ok { "Within the publisher's thresholds." } }
+        @else {
+            p.bad { "Above the publisher's thresholds"
+                @if a.accepted_leakage { " (published anyway: the publisher accepted the leakage)" } ":" }
+            ul.bad { @for v in &a.violations { li { (v) } } }
+        }
+        @if info.audit_picture {
+            img #audit-picture src={ "/dashboard/tasks/" (info.id) "/audit.png" } alt="victims and the attacks' reconstructions";
+        } @else {
+            p.note { "Picture not shared: it shows plain victim images, so it stays on the publisher's machine unless they publish with " code { "--share-audit-picture" } "." }
+        }
+    }
 }
 
 /// A leaderboard as a table: the publisher sees both parts as soon as they are measured.
