@@ -9,12 +9,10 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-use common::account;
+use common::{Serve, account};
 
 /// Test cases per operation and phase.
 const EXAMPLES: &str = "25";
@@ -26,15 +24,6 @@ const SEED: &str = "17";
 ///   refusal; the server refuses them (401, tested in tests/api.rs), but the check also flags
 ///   the public operations (`/healthz`), which need no token by design.
 const EXCLUDED_CHECKS: &str = "ignored_auth";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn schemathesis() -> Option<&'static str> {
     let found = Command::new("st")
@@ -73,37 +62,10 @@ fn every_role_keeps_the_openapi_contract_under_schemathesis() {
             account("contract-admin", "admin", 1000, &data_dir, None),
         ),
     ];
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_archnet"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data_dir)
-            // The generator sends far more than a client would; the rate limit has its own test.
-            .args(["--rate-per-second", "100000"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let log = dir.path().join("server.log");
+    // The generator sends far more than a client would; the rate limit has its own test.
+    let server = Serve::start(&data_dir, &log, &["--rate-per-second", "100000"]);
+    let url = server.url.clone();
     let mut failures = Vec::new();
     for (role, token) in &tokens {
         eprintln!("schemathesis as {role}: --max-examples {EXAMPLES} --seed {SEED}");
@@ -141,6 +103,6 @@ fn every_role_keeps_the_openapi_contract_under_schemathesis() {
         failures.is_empty(),
         "schemathesis found contract violations ({}); server log: {}",
         failures.join(", "),
-        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
 }

@@ -207,21 +207,9 @@ async fn hostile_models_are_refused_in_the_sandbox_while_the_server_serves() {
     let work = dir.path().join("task");
     testkit::tiny_dataset(&work, 40, 200).unwrap();
     let options = PublishOptions {
-        key: "unused".into(),
-        data: "unused".into(),
-        limit: None,
-        work_dir: work,
         name: "hostile models".into(),
-        fee: 10,
-        min_accuracy: 0.01,
-        deadline_s: None,
         max_attempts: Some(5),
-        requirements: Requirements::default(),
-        storage: archnet_data::encrypted::Storage::F32,
-        split: None,
-        gate: Default::default(),
-        contest: None,
-        share_audit_picture: false,
+        ..testkit::tiny_publish_options(&work)
     };
     let pc = Client::new(&server.url, &publisher).unwrap();
     let task = publisher::upload_and_open(&pc, &options, &mut |_| {})

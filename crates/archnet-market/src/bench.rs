@@ -317,21 +317,10 @@ async fn publish_first(client: &Client, dir: &std::path::Path) -> Result<TaskInf
     let work = dir.join("publish");
     testkit::tiny_dataset(&work, 64, 32)?;
     let options = PublishOptions {
-        key: "none".into(),
-        data: "none".into(),
-        limit: None,
-        work_dir: work,
         name: "tiny-0".into(),
         fee: 1,
-        min_accuracy: 0.01,
-        deadline_s: None,
         max_attempts: Some(1),
-        requirements: Requirements::default(),
-        storage: archnet_data::encrypted::Storage::F32,
-        split: None,
-        gate: Default::default(),
-        contest: None,
-        share_audit_picture: false,
+        ..testkit::tiny_publish_options(&work)
     };
     publisher::upload_and_open(client, &options, &mut |_| {}).await
 }

@@ -45,6 +45,29 @@ pub fn tiny_dataset(work_dir: &Path, train: usize, validation: usize) -> Result<
     publisher::mark_prepared(work_dir, 0)
 }
 
+/// Publish options for a tiny dataset already in `work_dir` ([`tiny_dataset`]): no key and no
+/// audit (there are no plain images), fee 10, bar 1% (any model that runs is accepted), first
+/// model over the bar; tests change what they need.
+pub fn tiny_publish_options(work_dir: &Path) -> publisher::PublishOptions {
+    publisher::PublishOptions {
+        key: "unused".into(),
+        data: "unused".into(),
+        limit: None,
+        work_dir: work_dir.to_path_buf(),
+        name: "tiny".into(),
+        fee: 10,
+        min_accuracy: 0.01,
+        deadline_s: None,
+        max_attempts: None,
+        requirements: crate::types::Requirements::default(),
+        storage: Storage::F32,
+        split: None,
+        gate: Default::default(),
+        contest: None,
+        share_audit_picture: false,
+    }
+}
+
 /// An untrained `cnn` for the tiny tasks, exported to ONNX.
 pub fn tiny_model() -> Result<Vec<u8>> {
     let spec = BaseModelSpec {

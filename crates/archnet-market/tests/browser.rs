@@ -120,8 +120,9 @@ async fn click_then_wait(b: &fantoccini::Client, css: &str, then: &str) {
 
 async fn sign_in(b: &fantoccini::Client, server: &str, token: &str) {
     b.goto(&format!("{server}/")).await.unwrap();
-    if let Ok(out) = b.find(Locator::Css("header form button")).await {
-        out.click().await.unwrap();
+    if b.find(Locator::Css("header form button")).await.is_ok() {
+        // Signing out loads the sign-in page: wait for it rather than race the navigation.
+        click_then_wait(b, "header form button", "input[name=token]").await;
     }
     let field = b.find(Locator::Css("input[name=token]")).await.unwrap();
     field.send_keys(token).await.unwrap();

@@ -347,6 +347,74 @@ fn confine(_command: &mut tokio::process::Command, _limits: &SandboxLimits) {}
 mod tests {
     use super::*;
 
+    /// A stand-in for the validator executable: a shell script that ends the way `body` says.
+    fn program(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("validator.sh");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn job(dir: &Path) -> SandboxJob {
+        SandboxJob {
+            model: dir.join("model.onnx"),
+            dataset: dir.to_path_buf(),
+            shape: [1, 8, 8],
+            classes: 2,
+            key_id: "k".into(),
+            holdout: None,
+            max_model_bytes: 1 << 20,
+            max_seconds: 1,
+            max_activation_bytes: 1 << 20,
+            batch_size: 8,
+            threads: 1,
+        }
+    }
+
+    /// How the server reads a validator process that ends without an answer: each way of dying
+    /// becomes a refusal that names it (the models that get there are in
+    /// crates/archnet-cli/tests/sandbox.rs; no ONNX model is known that makes tract abort).
+    #[tokio::test]
+    async fn a_validator_that_dies_is_a_refusal_naming_how() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SandboxLimits {
+            address_space_bytes: 1 << 30,
+            cpu_seconds: 5,
+            wall: Duration::from_secs(1),
+        };
+        let run = |body: &str| {
+            let program = program(dir.path(), body);
+            let job = job(dir.path());
+            let dir = dir.path().to_path_buf();
+            async move { run_sandboxed(&program, &job, &dir, &limits).await }
+        };
+        let aborted = run("echo 'fatal runtime error: something broke' >&2; kill -ABRT $$")
+            .await
+            .unwrap_err();
+        assert!(
+            aborted.starts_with("the validator aborted running the model"),
+            "{aborted}"
+        );
+        assert!(aborted.contains("something broke"), "{aborted}");
+        let oom = run("echo 'memory allocation of 4294967296 bytes failed' >&2; kill -ABRT $$")
+            .await
+            .unwrap_err();
+        assert!(
+            oom.contains("ran out of memory") && oom.contains("1024 MiB"),
+            "{oom}"
+        );
+        let hung = run("sleep 30").await.unwrap_err();
+        assert!(hung.contains("wall-clock limit of 1 s"), "{hung}");
+        let failed = run("echo 'no such file' >&2; exit 3").await.unwrap_err();
+        assert_eq!(failed, "the validator failed (exit 3): no such file");
+        let garbled = run("echo 'not json'").await.unwrap_err();
+        assert!(
+            garbled.starts_with("sandbox: the validator's answer"),
+            "{garbled}"
+        );
+    }
+
     #[test]
     fn a_tail_keeps_the_end_on_one_line() {
         assert_eq!(tail("a\nb\n"), "a | b");
