@@ -2,7 +2,7 @@
 //! optimiser for MNIST-shaped input. Any panic or crash here is a bug (a refusal is fine).
 #![no_main]
 
-use archnet_onnx::{ModelPolicy, OnnxClassifier, ValidationLimits};
+use archnet_validate::{ModelPolicy, OnnxClassifier, ValidationLimits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(

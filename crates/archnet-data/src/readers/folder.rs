@@ -15,6 +15,8 @@ use crate::dataset::{ImageDataset, Split, shape_string};
 use crate::error::{DataError, Result};
 
 const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+/// Largest image file read from an archive (a PNG of 4096×4096 RGB pixels stays under it).
+const MAX_IMAGE_BYTES: u64 = 64 << 20;
 
 /// One image file found in a folder or archive, before decoding.
 struct Entry {
@@ -94,10 +96,24 @@ pub fn read_tar_gz(archive: &Path, split: Split) -> Result<ImageDataset> {
         if name.starts_with('.') || !is_image_name(name) {
             continue;
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
+        // The header's size is the archive's word, not a fact: read at most the limit, and name
+        // an entry over it (a decompression bomb, or not an image) instead of allocating it.
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 20) as usize);
+        (&mut entry)
+            .take(MAX_IMAGE_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| gzip_error(archive, e))?;
+        if bytes.len() as u64 > MAX_IMAGE_BYTES {
+            return Err(DataError::invalid(
+                archive,
+                "image archive",
+                format!(
+                    "entry {} is over {} MiB; no image of a dataset is that large",
+                    inner.display(),
+                    MAX_IMAGE_BYTES >> 20
+                ),
+            ));
+        }
         entries.push(Entry {
             display: PathBuf::from(format!("{}:{}", archive.display(), inner.display())),
             rel,
@@ -349,6 +365,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad.png: unreadable image"), "{err}");
+    }
+
+    #[test]
+    fn a_decompression_bomb_in_a_tar_gz_is_named_not_allocated() {
+        let t = tempfile::tempdir().unwrap();
+        let archive = t.path().join("bomb.tar.gz");
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&archive).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut builder = tar::Builder::new(gz);
+        // 65 MiB of zeros: a few hundred KiB compressed, one byte over the limit and more.
+        let zeros = std::io::repeat(0).take(MAX_IMAGE_BYTES + (1 << 20));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(MAX_IMAGE_BYTES + (1 << 20));
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "cat/huge.png", zeros)
+            .unwrap();
+        builder.into_inner().unwrap().finish().unwrap();
+        let message = read_tar_gz(&archive, Split::Train).unwrap_err().to_string();
+        assert!(
+            message.contains("cat/huge.png") && message.contains("over 64 MiB"),
+            "{message}"
+        );
     }
 
     #[test]
