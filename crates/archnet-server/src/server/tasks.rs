@@ -344,7 +344,7 @@ pub(crate) async fn task_info(db: &Db, task: &TaskRow) -> Result<TaskInfo> {
 }
 
 /// The task `id` if the caller owns it (or is an admin); others get 404.
-async fn owned_task(db: &Db, id: &str, caller: &Account) -> Result<TaskRow> {
+pub(crate) async fn owned_task(db: &Db, id: &str, caller: &Account) -> Result<TaskRow> {
     let task = db.task(id).await?;
     if task.publisher != caller.id && caller.role != Role::Admin {
         return Err(ServerError::NotFound(format!("task {id}")));

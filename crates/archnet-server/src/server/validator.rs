@@ -66,7 +66,6 @@ async fn validate_claimed(
         let shape = task.sample_shape()?;
         let classes = task.class_names()?.len();
         let key_id = task.key_id.clone();
-        let holdout = task.holdout();
         let policy = state.config.policy();
         let limits = state.config.validation_limits();
         // Renew the claim while the model runs, so no other validator takes it over.
@@ -107,6 +106,7 @@ async fn validate_claimed(
                 Ok(ran)
             }
             None => {
+                let holdout = task.holdout();
                 tokio::task::spawn_blocking(move || {
                     run_model(
                         &bytes,

@@ -171,7 +171,7 @@ async fn audit_picture(
         let account = viewer(&state, &jar)
             .await?
             .ok_or_else(|| ServerError::Unauthorized("sign in first".into()))?;
-        let task = pages::visible_task(&state, &account, &id).await?;
+        let task = super::tasks::owned_task(&state.db, &id, &account).await?;
         let upload = match state.db.task_audit(&task.id).await? {
             Some((_, Some(upload))) => state.db.upload(&upload).await?,
             _ => {

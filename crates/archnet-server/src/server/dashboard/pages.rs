@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use maud::{DOCTYPE, Markup, html};
 
 use super::super::AppState;
-use super::super::tasks::{rank, task_info};
+use super::super::tasks::{owned_task, rank, task_info};
 use crate::db::{Account, TaskRow, account_wallet, now_ms};
-use crate::error::{Result, ServerError};
+use crate::error::Result;
 use archnet_api::types::{
     Leaderboard, Role, SubmissionInfo, TaskInfo, TaskMode, TaskState, Timing, utc,
 };
@@ -215,19 +215,10 @@ async fn admin_home(state: &AppState, account: &Account) -> Result<Markup> {
     ))
 }
 
-/// The task `id` if `account` may see its page (its publisher or an admin); others get 404.
-pub async fn visible_task(state: &AppState, account: &Account, id: &str) -> Result<TaskRow> {
-    let row = state.db.task(id).await?;
-    if row.publisher != account.id && account.role != Role::Admin {
-        return Err(ServerError::NotFound(format!("task {id}")));
-    }
-    Ok(row)
-}
-
 /// One task: its state, leaderboard, submissions, the §4.7 time budget as a timeline, and the
 /// publish-time leakage audit.
 pub async fn task(state: &AppState, account: &Account, id: &str) -> Result<Markup> {
-    let row = visible_task(state, account, id).await?;
+    let row = owned_task(&state.db, id, account).await?;
     let info = task_info(&state.db, &row).await?;
     let submissions = state.db.task_submissions(&row.id).await?;
     let mut names = BTreeMap::new();
