@@ -2,7 +2,8 @@
 # Runs archnet's cargo-fuzz targets (fuzz/fuzz_targets/) one after another, each for
 # ${FUZZ_SECONDS:-600} seconds, from seed corpora made of real files, and logs each run to
 # work/fuzz/TARGET.log (libFuzzer's last status line has runs and coverage). Crashes land in
-# fuzz/artifacts/TARGET/. Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
+# fuzz/artifacts/TARGET/. Built with -O -a: optimised, with debug assertions and overflow checks
+# on, so an overflow is a finding too. Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
 #
 #   scripts/fuzz.sh                 # every target
 #   scripts/fuzz.sh tar_gz idx_reader
@@ -13,7 +14,8 @@ LOGS=work/fuzz
 mkdir -p "$LOGS"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(idx_reader cifar_reader image_file tar_gz encrypted_manifest encrypted_shard onnx_loader)
+    targets=(idx_reader cifar_reader image_file tar_gz encrypted_manifest encrypted_shard onnx_loader key_file
+        upload_chunks)
 fi
 
 seed() { # seed TARGET NAME < bytes
@@ -71,6 +73,27 @@ header = json.dumps({"x": {"dtype": "F32", "shape": [2, 1, 1, 1], "data_offsets"
 shard = struct.pack("<Q", len(header)) + header + struct.pack("<ff", 0.25, 0.75) + struct.pack("<qq", 0, 1)
 put("encrypted_shard", "f32-1x1", b"\x00" + shard)
 PY
+# A real key file (a `private` key, 128 KB) written by archnet itself (ARCHNET=path/to/archnet
+# to use a binary already built); the first byte of a
+# key_file input says whether the target makes its key id right (1) or leaves it as is (0).
+if [[ " ${targets[*]} " == *" key_file "* && ! -f fuzz/corpus/key_file/private-key ]]; then
+    keydir="$(mktemp -d)"
+    ${ARCHNET:-cargo run --quiet --} key train --preset private --data samples/mnist-sample --limit 64 \
+        --max-samples 64 --eval-limit 0 --out "$keydir/key.safetensors" >/dev/null
+    mkdir -p fuzz/corpus/key_file
+    { printf '\000'; cat "$keydir/key.safetensors"; } >fuzz/corpus/key_file/private-key
+    { printf '\001'; cat "$keydir/key.safetensors"; } >fuzz/corpus/key_file/private-key-true-id
+    # Its header alone (no weights): mutations land in the metadata and the architecture.
+    python3 -c 'import struct, sys; b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; sys.stdout.buffer.write(b"\x00" + b[:8 + n])' \
+        "$keydir/key.safetensors" >fuzz/corpus/key_file/private-key-header
+    # Its metadata JSON alone, which the target wraps in a weightless key file (mode 2), and the
+    # same with the key id made right (mode 3), so the loader builds the architecture it names.
+    python3 -c 'import json, struct, sys; b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; m = json.loads(b[8:8 + n])["__metadata__"]["archnet"].encode(); sys.stdout.buffer.write(b"\x02" + m); open(sys.argv[2], "wb").write(b"\x03" + m)' \
+        "$keydir/key.safetensors" fuzz/corpus/key_file/private-key-metadata-true-id >fuzz/corpus/key_file/private-key-metadata
+    rm -r "$keydir"
+fi
+# upload_chunks starts from nothing: its inputs are structured steps (announce, put, complete,
+# any request) that libFuzzer's arbitrary decoding builds from whatever bytes it tries.
 if [ -f crates/archnet-onnx/tests/data/pytorch-mnist-cnn.onnx ]; then
     seed onnx_loader pytorch-mnist-cnn.onnx < crates/archnet-onnx/tests/data/pytorch-mnist-cnn.onnx
 fi
@@ -78,8 +101,14 @@ fi
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t"
     echo "fuzzing $t for $SECONDS_EACH s (log: $LOGS/$t.log)" >&2
-    (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1) \
+    # Always fuzz/target, whatever CARGO_TARGET_DIR the shell has: the instrumented build is
+    # its own (about 20 minutes from nothing on 2 cores) and must not mix with the workspace's.
+    # A target with a dictionary (fuzz/dicts/TARGET.dict: the format's words and the numbers
+    # where arithmetic breaks) gets it; blind byte flips rarely turn `"stride":1` into a 0.
+    dict=()
+    if [ -f "fuzz/dicts/$t.dict" ]; then dict=("-dict=dicts/$t.dict"); fi
+    (cd fuzz && CARGO_TARGET_DIR="$PWD/target" cargo +nightly fuzz run -O -a "$t" "corpus/$t" -- \
+        "${dict[@]}" -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=30 -print_final_stats=1) \
         >"$LOGS/$t.log" 2>&1 || echo "$t: stopped with a finding or an error; see $LOGS/$t.log" >&2
     tail -n 3 "$LOGS/$t.log" >&2
 done

@@ -214,6 +214,29 @@ fn spawn(args: &[String], env: &[(String, String)], log: &Path) -> Child {
         .expect("archnet starts")
 }
 
+/// `archnet publish` of `data` under `key` for a fee of 10, asking `min_accuracy`%, working in
+/// `work`; callers add the rest.
+fn publish_args<'a>(
+    key: &'a Path,
+    data: &'a Path,
+    min_accuracy: &'a str,
+    work: &'a Path,
+) -> Vec<&'a str> {
+    vec![
+        "publish",
+        "--key",
+        key.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--fee",
+        "10",
+        "--min-accuracy",
+        min_accuracy,
+        "--work-dir",
+        work.to_str().unwrap(),
+    ]
+}
+
 fn with_server<'a>(server: &'a str, token: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut args = rest.to_vec();
     args.extend(["--server", server, "--token", token]);
@@ -310,19 +333,7 @@ fn scenario_on(database: Option<&str>, s3: Option<&S3>) {
 
     let work = d.join("publish");
     let data = sample();
-    let publish = [
-        "publish",
-        "--key",
-        key.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--fee",
-        "10",
-        "--min-accuracy",
-        "30",
-        "--work-dir",
-        work.to_str().unwrap(),
-    ];
+    let publish = publish_args(&key, &data, "30", &work);
     if database.is_none() {
         // The leakage audit runs first; above the (default) thresholds nothing is uploaded.
         let err = archnet_err(&with_server(&url, &publisher, &publish));
@@ -336,7 +347,7 @@ fn scenario_on(database: Option<&str>, s3: Option<&S3>) {
         let out = archnet_ok(&with_server(&url, &publisher, &["balance"]));
         assert!(out.contains(": 100 credits"), "{out}");
     }
-    let mut accepted = publish.to_vec();
+    let mut accepted = publish.clone();
     accepted.push("--accept-leakage");
     let out = archnet_ok(&with_server(&url, &publisher, &accepted));
     assert!(out.contains("leakage audit of key"), "{out}");
@@ -483,24 +494,9 @@ fn a_private_key_is_published_trained_on_validated_and_paid() {
     let server = Server::start(&data_dir, free_port(), None);
     let url = server.url();
     let work = d.join("publish");
-    let out = archnet_ok(&with_server(
-        &url,
-        &publisher,
-        &[
-            "publish",
-            "--key",
-            key.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--fee",
-            "10",
-            "--min-accuracy",
-            "15",
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--accept-leakage",
-        ],
-    ));
+    let mut publish = publish_args(&key, &data, "15", &work);
+    publish.push("--accept-leakage");
+    let out = archnet_ok(&with_server(&url, &publisher, &publish));
     assert!(
         out.contains("guarantee: (32.000, 1e-5)-DP per image"),
         "{out}"
@@ -594,32 +590,20 @@ fn contest_scenario(database: Option<&str>) {
     // running alone (2026-12-02, the 2-core CI machine); the deadline leaves room for the
     // suite's other tests running beside it, and the test fails plainly if that was not enough.
     let deadline = Duration::from_secs(100);
-    let out = archnet_ok(&with_server(
-        &url,
-        &publisher,
-        &[
-            "publish",
-            "--key",
-            key.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--fee",
-            "10",
-            "--min-accuracy",
-            "20",
-            "--mode",
-            "contest",
-            "--deadline",
-            &format!("{}s", deadline.as_secs()),
-            "--max-nodes",
-            "3",
-            "--submission-limit",
-            "1",
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--accept-leakage",
-        ],
-    ));
+    let deadline_arg = format!("{}s", deadline.as_secs());
+    let mut publish = publish_args(&key, &data, "20", &work);
+    publish.extend([
+        "--mode",
+        "contest",
+        "--deadline",
+        &deadline_arg,
+        "--max-nodes",
+        "3",
+        "--submission-limit",
+        "1",
+        "--accept-leakage",
+    ]);
+    let out = archnet_ok(&with_server(&url, &publisher, &publish));
     let opened = Instant::now();
     let task = out
         .lines()
@@ -803,26 +787,9 @@ fn replicas(database: &str, s3: &S3) {
     // One task opened through each replica.
     let data = sample();
     let publish = |url: &str, work: &Path, name: &str| {
-        opened_task(&archnet_ok(&with_server(
-            url,
-            &publisher,
-            &[
-                "publish",
-                "--key",
-                key.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-                "--fee",
-                "10",
-                "--min-accuracy",
-                "30",
-                "--name",
-                name,
-                "--accept-leakage",
-                "--work-dir",
-                work.to_str().unwrap(),
-            ],
-        )))
+        let mut publish = publish_args(&key, &data, "30", work);
+        publish.extend(["--name", name, "--accept-leakage"]);
+        opened_task(&archnet_ok(&with_server(url, &publisher, &publish)))
     };
     let tasks = [
         publish(&url_a, &d.join("publish-1"), "through-a"),

@@ -497,29 +497,19 @@ pub async fn upload_and_open(
         names.sort();
         for name in names {
             let key = format!("{split}/{name}");
-            let resume = state.uploads.get(&key).cloned();
-            let status = client
-                .upload_file(&dir.join(&name), &name, resume.as_deref(), on_bytes)
-                .await?;
-            state.uploads.insert(key, status.id.clone());
-            state.save(&options.work_dir)?;
-            refs.entry(split).or_default().push(FileRef {
-                name,
-                upload_id: status.id,
-            });
+            let upload_id =
+                upload_resumable(client, &mut state, options, key, &dir.join(&name), on_bytes)
+                    .await?;
+            refs.entry(split)
+                .or_default()
+                .push(FileRef { name, upload_id });
         }
     }
     let audit = read_audit_summary(&options.work_dir)?;
     let picture = options.work_dir.join(AUDIT_PICTURE);
     let audit_picture = if audit.is_some() && options.share_audit_picture && picture.is_file() {
         let key = format!("audit/{AUDIT_PICTURE}");
-        let resume = state.uploads.get(&key).cloned();
-        let status = client
-            .upload_file(&picture, AUDIT_PICTURE, resume.as_deref(), on_bytes)
-            .await?;
-        state.uploads.insert(key, status.id.clone());
-        state.save(&options.work_dir)?;
-        Some(status.id)
+        Some(upload_resumable(client, &mut state, options, key, &picture, on_bytes).await?)
     } else {
         None
     };
@@ -548,6 +538,29 @@ pub async fn upload_and_open(
     state.task_id = Some(task.id.clone());
     state.save(&options.work_dir)?;
     Ok(task)
+}
+
+/// Uploads `path`, resuming the upload recorded under `key` in the publish state if there is
+/// one, and records the upload's id there (saved at once, so an interrupted publish resumes it).
+async fn upload_resumable(
+    client: &Client,
+    state: &mut PublishState,
+    options: &PublishOptions,
+    key: String,
+    path: &Path,
+    on_bytes: &mut (dyn FnMut(u64) + Send),
+) -> Result<String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let resume = state.uploads.get(&key).cloned();
+    let status = client
+        .upload_file(path, &name, resume.as_deref(), on_bytes)
+        .await?;
+    state.uploads.insert(key, status.id.clone());
+    state.save(&options.work_dir)?;
+    Ok(status.id)
 }
 
 /// The audit's numbers [`prepare`] left in `work_dir` (`None`: no audit ran there, as for the

@@ -1034,6 +1034,16 @@ async fn page(
     (status, body)
 }
 
+/// Task `id`'s dashboard page as `cookie` sees it.
+async fn task_page(
+    h: &Harness,
+    http: &reqwest::Client,
+    id: &str,
+    cookie: &str,
+) -> (StatusCode, String) {
+    page(h, http, &format!("/dashboard/tasks/{id}"), Some(cookie)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_signs_in_by_cookie_escapes_names_and_shows_each_role_its_page() {
     let h = start(|_| {}).await;
@@ -1084,21 +1094,15 @@ async fn the_dashboard_signs_in_by_cookie_escapes_names_and_shows_each_role_its_
         "{home}"
     );
     assert!(!home.contains(xss));
-    let (status, task_page) = page(
-        &h,
-        &http,
-        &format!("/dashboard/tasks/{}", task.id),
-        Some(&cookie),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{task_page}");
+    let (status, shown) = task_page(&h, &http, &task.id, &cookie).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
     assert!(
-        task_page.contains("id=\"leaderboard\"") && task_page.contains("node-a"),
-        "{task_page}"
+        shown.contains("id=\"leaderboard\"") && shown.contains("node-a"),
+        "{shown}"
     );
-    assert!(task_page.contains("private part"), "{task_page}");
-    assert!(task_page.contains("<svg id=\"timeline\""), "{task_page}");
-    assert!(!task_page.contains(xss));
+    assert!(shown.contains("private part"), "{shown}");
+    assert!(shown.contains("<svg id=\"timeline\""), "{shown}");
+    assert!(!shown.contains(xss));
 
     // The node: the open contest, its submission with the public score only.
     let node_cookie = sign_in(&h, &http, &node).await;
@@ -1109,13 +1113,7 @@ async fn the_dashboard_signs_in_by_cookie_escapes_names_and_shows_each_role_its_
     );
     assert!(node_home.contains("&lt;script&gt;"), "{node_home}");
     // Another's task page is not shown to a node.
-    let (status, _) = page(
-        &h,
-        &http,
-        &format!("/dashboard/tasks/{}", task.id),
-        Some(&node_cookie),
-    )
-    .await;
+    let (status, _) = task_page(&h, &http, &task.id, &node_cookie).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The admin: the ledger's audit, the node just seen, every task.
@@ -1159,13 +1157,7 @@ async fn a_task_carries_its_audit_and_shows_its_picture_only_when_shared() {
     assert_eq!(task.audit.as_ref(), Some(&summary));
     assert!(!task.audit_picture);
     let cookie = sign_in(&h, &http, &publisher).await;
-    let (_, body) = page(
-        &h,
-        &http,
-        &format!("/dashboard/tasks/{}", task.id),
-        Some(&cookie),
-    )
-    .await;
+    let (_, body) = task_page(&h, &http, &task.id, &cookie).await;
     assert!(
         body.contains("id=\"audit\"") && body.contains("test data: ridge, 100 pairs"),
         "{body}"
@@ -1182,13 +1174,7 @@ async fn a_task_carries_its_audit_and_shows_its_picture_only_when_shared() {
         .publish_with(&publisher, &shared, 20, |o| o.share_audit_picture = true)
         .await;
     assert!(task.audit_picture);
-    let (_, body) = page(
-        &h,
-        &http,
-        &format!("/dashboard/tasks/{}", task.id),
-        Some(&cookie),
-    )
-    .await;
+    let (_, body) = task_page(&h, &http, &task.id, &cookie).await;
     assert!(body.contains("id=\"audit-picture\""), "{body}");
     let answer = http
         .get(format!("{}{}", h.url, picture_of(&task.id)))

@@ -73,9 +73,51 @@ pub enum LayerSpec {
     },
 }
 
+/// Most values one tensor of a key may hold (an activation of one image, or one layer's
+/// parameters): 2^30, 4 GiB of f32. `paper-mnist`'s largest is its 122.9 M-weight linear layer; a
+/// key file that asks for more is refused when read, before anything is allocated.
+pub const MAX_TENSOR_VALUES: usize = 1 << 30;
+
+/// `dims` multiplied, if the product stays within [`MAX_TENSOR_VALUES`].
+fn bounded_product(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_TENSOR_VALUES)
+}
+
 impl LayerSpec {
-    /// The `[C, H, W]` this layer produces from `input`, or why it cannot take it.
+    /// The `[C, H, W]` this layer produces from `input`, or why it cannot take it (a shape rule
+    /// broken, a zero stride or factor, or a result over [`MAX_TENSOR_VALUES`]: every step is
+    /// checked, since the layer may come from a key file's header).
     pub fn output_shape(&self, input: [usize; 3]) -> Result<[usize; 3], String> {
+        let out = self.unbounded_output_shape(input)?;
+        if bounded_product(&out).is_none() {
+            return Err(format!(
+                "{} would produce {out:?}, over {MAX_TENSOR_VALUES} values",
+                self.name()
+            ));
+        }
+        if self.num_params() > MAX_TENSOR_VALUES {
+            return Err(format!(
+                "{} has over {MAX_TENSOR_VALUES} parameters",
+                self.name()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The layer's kind, as error messages name it.
+    fn name(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv { .. } => "Conv2d",
+            LayerSpec::ConvTranspose { .. } => "ConvTranspose2d",
+            LayerSpec::Linear { .. } => "Linear",
+            LayerSpec::GaussianMechanism { .. } => "the Gaussian mechanism",
+            LayerSpec::Upsample { .. } => "Upsample",
+        }
+    }
+
+    fn unbounded_output_shape(&self, input: [usize; 3]) -> Result<[usize; 3], String> {
         let [c, h, w] = input;
         match *self {
             LayerSpec::Conv {
@@ -88,9 +130,14 @@ impl LayerSpec {
                 if channels[0] != c {
                     return Err(format!("Conv2d expects {} channels, gets {c}", channels[0]));
                 }
+                if stride == 0 {
+                    return Err("Conv2d stride 0".into());
+                }
                 let out = |x: usize| {
-                    (x + 2 * padding)
-                        .checked_sub(kernel)
+                    padding
+                        .checked_mul(2)
+                        .and_then(|p| x.checked_add(p))
+                        .and_then(|v| v.checked_sub(kernel))
                         .map(|v| v / stride + 1)
                 };
                 match (out(h), out(w)) {
@@ -113,10 +160,21 @@ impl LayerSpec {
                         channels[0]
                     ));
                 }
-                let out = |x: usize| ((x - 1) * stride + kernel).checked_sub(2 * padding);
+                if stride == 0 || kernel == 0 {
+                    return Err("ConvTranspose2d stride or kernel 0".into());
+                }
+                let out = |x: usize| {
+                    x.checked_sub(1)
+                        .and_then(|v| v.checked_mul(stride))
+                        .and_then(|v| v.checked_add(kernel))
+                        .and_then(|v| v.checked_sub(padding.checked_mul(2)?))
+                        .filter(|&v| v > 0)
+                };
                 match (out(h), out(w)) {
                     (Some(oh), Some(ow)) => Ok([channels[1], oh, ow]),
-                    _ => Err("ConvTranspose2d padding too large".into()),
+                    _ => Err(format!(
+                        "ConvTranspose2d kernel {kernel}, stride {stride}, padding {padding} cannot take a {h}×{w} input"
+                    )),
                 }
             }
             LayerSpec::GaussianMechanism { clip_norm, sigma } => {
@@ -132,19 +190,22 @@ impl LayerSpec {
                 if factor == 0 {
                     return Err("Upsample factor 0".into());
                 }
-                Ok([c, h * factor, w * factor])
+                match (h.checked_mul(factor), w.checked_mul(factor)) {
+                    (Some(oh), Some(ow)) => Ok([c, oh, ow]),
+                    _ => Err(format!("Upsample by {factor} of a {h}×{w} input overflows")),
+                }
             }
             LayerSpec::Linear {
                 features, output, ..
             } => {
-                if features[0] != c * h * w {
+                let inputs = bounded_product(&input);
+                if inputs != Some(features[0]) {
                     return Err(format!(
-                        "Linear expects {} inputs, gets {}",
-                        features[0],
-                        c * h * w
+                        "Linear expects {} inputs, gets {c}×{h}×{w}",
+                        features[0]
                     ));
                 }
-                if features[1] != output.iter().product::<usize>() {
+                if bounded_product(&output) != Some(features[1]) {
                     return Err("Linear output size does not match its reshape".into());
                 }
                 Ok(output)
@@ -152,18 +213,25 @@ impl LayerSpec {
         }
     }
 
-    /// Number of trainable parameters (weights and biases).
+    /// Number of trainable parameters (weights and biases); `usize::MAX` where the count
+    /// overflows (a layer no [`KeyArchitecture::check`] lets through).
     pub fn num_params(&self) -> usize {
-        match *self {
+        let count = match *self {
             LayerSpec::Conv {
                 channels, kernel, ..
             }
             | LayerSpec::ConvTranspose {
                 channels, kernel, ..
-            } => channels[0] * channels[1] * kernel * kernel + channels[1],
-            LayerSpec::Linear { features, .. } => features[0] * features[1] + features[1],
-            LayerSpec::GaussianMechanism { .. } | LayerSpec::Upsample { .. } => 0,
-        }
+            } => [channels[0], channels[1], kernel, kernel]
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .and_then(|n| n.checked_add(channels[1])),
+            LayerSpec::Linear { features, .. } => features[0]
+                .checked_mul(features[1])
+                .and_then(|n| n.checked_add(features[1])),
+            LayerSpec::GaussianMechanism { .. } | LayerSpec::Upsample { .. } => Some(0),
+        };
+        count.unwrap_or(usize::MAX)
     }
 }
 
@@ -406,8 +474,23 @@ impl KeyArchitecture {
     }
 
     /// Checks that the layers chain from `plain_shape` back to `plain_shape` (E1 alone for a key
-    /// without D1); returns the ciphertext shape.
+    /// without D1); returns the ciphertext shape. Everything is checked without overflowing, so a hostile key file's header is refused
+    /// with a reason: zero-sized or oversized plain images, any layer's rule, and more than
+    /// [`MAX_TENSOR_VALUES`] parameters in all.
     pub fn check(&self) -> Result<[usize; 3], String> {
+        if bounded_product(&self.plain_shape).is_none_or(|n| n == 0) {
+            return Err(format!(
+                "plain images of {:?} values: none, or over {MAX_TENSOR_VALUES}",
+                self.plain_shape
+            ));
+        }
+        let (encoder, decoder) = self.num_params();
+        if encoder.saturating_add(decoder) > MAX_TENSOR_VALUES {
+            return Err(format!(
+                "{} parameters in all, over {MAX_TENSOR_VALUES}",
+                encoder.saturating_add(decoder)
+            ));
+        }
         let mut shape = self.plain_shape;
         for (i, layer) in self.encoder.iter().enumerate() {
             shape = layer
@@ -434,7 +517,12 @@ impl KeyArchitecture {
 
     /// Parameters of E1 and of D1.
     pub fn num_params(&self) -> (usize, usize) {
-        let count = |layers: &[LayerSpec]| layers.iter().map(LayerSpec::num_params).sum();
+        let count = |layers: &[LayerSpec]| {
+            layers
+                .iter()
+                .map(LayerSpec::num_params)
+                .fold(0usize, usize::saturating_add)
+        };
         (count(&self.encoder), count(&self.decoder))
     }
 }

@@ -258,7 +258,7 @@ fn read_tensor_entries(
         let entry: TensorEntry =
             serde_json::from_value(value).map_err(|e| format!("tensor `{name}`: {e}"))?;
         let (start, end) = entry.data_offsets;
-        if start > end || data_start + end as u64 > file_len {
+        if start > end || data_start.saturating_add(end as u64) > file_len {
             return Err(format!(
                 "tensor `{name}` runs past the end of the file (truncated?)"
             ));
@@ -482,6 +482,119 @@ mod tests {
         let (loaded, meta) = KeyFile::load(&path, &crate::device()).unwrap();
         assert_eq!(meta.key_id, written.key_id);
         assert_eq!(output(&loaded), output(&key));
+    }
+
+    /// A weightless key file whose header carries `meta`.
+    fn header_only(path: &Path, meta: &KeyMetadata) {
+        let header = serde_json::json!({
+            "__metadata__": { METADATA_ENTRY: serde_json::to_string(meta).unwrap() }
+        });
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&header);
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_header_whose_layers_break_the_arithmetic_is_refused_with_a_reason() {
+        // Found writing the key_file fuzz target (results/fuzzing.md): a stride of 0 divided by
+        // zero, and sizes near usize::MAX overflowed, when the header was read.
+        use crate::arch::LayerSpec;
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("k.key");
+        let arch = KeyArchitecture::preset("auto", [1, 4, 4]).unwrap();
+        const HUGE: usize = usize::MAX / 2;
+        type Break = fn(&mut KeyArchitecture);
+        let cases: Vec<(Break, &str)> = vec![
+            ((|a| set(&mut a.encoder[0], "stride", 0)), "stride 0"),
+            ((|a| set(&mut a.encoder[0], "padding", HUGE)), "larger than"),
+            ((|a| set(&mut a.encoder[0], "kernel", HUGE)), "parameters"),
+            ((|a| set(&mut a.encoder[0], "kernel", 99)), "larger than"),
+            ((|a| set(&mut a.encoder[3], "stride", HUGE)), "cannot take"),
+            ((|a| set(&mut a.encoder[3], "padding", HUGE)), "cannot take"),
+            (
+                (|a| set(&mut a.encoder[3], "kernel", 0)),
+                "stride or kernel 0",
+            ),
+            ((|a| a.plain_shape = [HUGE, 4, 4]), "plain images"),
+            ((|a| a.plain_shape = [0, 4, 4]), "plain images"),
+            (
+                (|a| {
+                    a.encoder.push(LayerSpec::Upsample { factor: HUGE });
+                }),
+                "overflows",
+            ),
+            (
+                (|a| {
+                    a.encoder[0] = LayerSpec::Linear {
+                        features: [16, 1 << 27],
+                        output: [1 << 27, 1, 1],
+                        relu: false,
+                    };
+                }),
+                "parameters",
+            ),
+            (
+                (|a| {
+                    a.encoder[0] = LayerSpec::Linear {
+                        features: [16, HUGE],
+                        output: [HUGE, 2, 1],
+                        relu: false,
+                    };
+                }),
+                "parameters",
+            ),
+        ];
+        for (i, (break_it, reason)) in cases.iter().enumerate() {
+            let mut broken = arch.clone();
+            break_it(&mut broken);
+            header_only(&path, &metadata(&broken));
+            let err = KeyFile::read_metadata(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("bad architecture") && err.contains(reason),
+                "case {i}: {err}"
+            );
+        }
+    }
+
+    /// Sets one of a convolution's numbers (`stride`, `padding`, `kernel`).
+    fn set(layer: &mut crate::arch::LayerSpec, field: &str, value: usize) {
+        use crate::arch::LayerSpec;
+        match layer {
+            LayerSpec::Conv {
+                stride,
+                padding,
+                kernel,
+                ..
+            }
+            | LayerSpec::ConvTranspose {
+                stride,
+                padding,
+                kernel,
+                ..
+            } => match field {
+                "stride" => *stride = value,
+                "padding" => *padding = value,
+                _ => *kernel = value,
+            },
+            other => panic!("not a convolution: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tensor_offsets_past_any_file_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("k.key");
+        let header = format!(
+            r#"{{"w":{{"dtype":"F32","shape":[1],"data_offsets":[0,{}]}}}}"#,
+            u64::MAX
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let mut file = std::fs::File::open(&path).unwrap();
+        let err = read_tensor_entries(&mut file).err().unwrap();
+        assert!(err.contains("runs past the end"), "{err}");
     }
 
     #[test]
