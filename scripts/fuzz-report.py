@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the table of results/fuzzing.md from the logs scripts/fuzz.sh leaves in work/fuzz/:
 per target, the seconds run, inputs executed, speed, coverage (libFuzzer's edge counter `cov`
-and feature counter `ft`), the corpus it ended with, peak memory, and whether it stopped on a
+and feature counter `ft`) after the seed corpus was loaded and at the end, the corpus likewise, peak memory, and whether it stopped on a
 finding (libFuzzer's `==ERROR`, a panic, or a crash/leak/timeout/oom artifact written).
 
     python3 scripts/fuzz-report.py [TARGET ...]
@@ -26,12 +26,15 @@ def stats(target):
     done = re.search(r"Done (\d+) runs in (\d+) second", text)
     finding = re.search(r"(==\d+== ?ERROR: libFuzzer: [^\n]*|panicked at [^\n]*|Test unit written to [^\n]*)", text)
     last = status[-1] if status else ("0", "?", "?", "?", "?")
+    inited = re.search(r"INITED cov: (\d+) ft: (\d+) corp: (\d+)/", text)
     return {
         "target": target,
         "seconds": done.group(2) if done else (seconds.group(1) + "?" if seconds else "?"),
         "runs": stat.get("number_of_executed_units", last[0]),
         "per_s": stat.get("average_exec_per_sec", "?"),
-        "cov": last[1], "ft": last[2], "corpus": f"{last[3]} ({last[4]})",
+        "cov": f"{inited.group(1) if inited else '?'} → {last[1]}",
+        "ft": f"{inited.group(2) if inited else '?'} → {last[2]}",
+        "corpus": f"{inited.group(3) if inited else '?'} → {last[3]} ({last[4]})",
         "rss": stat.get("peak_rss_mb", "?"),
         "finding": finding.group(1).strip() if finding else "none",
     }
@@ -39,7 +42,7 @@ def stats(target):
 
 def main():
     targets = sys.argv[1:] or DEFAULT
-    print("| target | seconds | inputs run | inputs/s | cov (edges) | ft (features) | corpus | peak MB | stopped on |")
+    print("| target | seconds | inputs run | inputs/s | cov (edges), start → end | ft (features) | corpus (inputs) | peak MB | stopped on |")
     print("|---|---:|---:|---:|---:|---:|---|---:|---|")
     for t in targets:
         s = stats(t)
