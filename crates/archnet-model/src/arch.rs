@@ -88,18 +88,13 @@ fn bounded_product(dims: &[usize]) -> Option<usize> {
 impl LayerSpec {
     /// The `[C, H, W]` this layer produces from `input`, or why it cannot take it (a shape rule
     /// broken, a zero stride or factor, or a result over [`MAX_TENSOR_VALUES`]: every step is
-    /// checked, since the layer may come from a key file's header).
+    /// checked, since the layer may come from a key file's header). Parameter counts are bounded
+    /// once for the whole key, by [`KeyArchitecture::check`].
     pub fn output_shape(&self, input: [usize; 3]) -> Result<[usize; 3], String> {
         let out = self.unbounded_output_shape(input)?;
         if bounded_product(&out).is_none() {
             return Err(format!(
                 "{} would produce {out:?}, over {MAX_TENSOR_VALUES} values",
-                self.name()
-            ));
-        }
-        if self.num_params() > MAX_TENSOR_VALUES {
-            return Err(format!(
-                "{} has over {MAX_TENSOR_VALUES} parameters",
                 self.name()
             ));
         }

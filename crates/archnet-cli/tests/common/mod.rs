@@ -5,6 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// For a test whose tool is missing: fails under CI, which must have it (`ci_needs` says what
+/// CI must do), and elsewhere prints `SKIPPED: {skipped}` so the test can return.
+pub fn skip_outside_ci(ci_needs: &str, skipped: &str) {
+    assert!(std::env::var_os("CI").is_none(), "CI must {ci_needs}");
+    eprintln!("SKIPPED: {skipped}");
+}
+
 /// Runs `archnet` with `args`; returns the output.
 pub fn archnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_archnet"))
