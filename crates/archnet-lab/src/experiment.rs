@@ -28,6 +28,9 @@ pub enum Budget {
     Quick,
     /// What the committed results are made with.
     Full,
+    /// The paper's CIFAR-10 setting with a ResNet: resnet-18 on every training image, the
+    /// original and ArchNet arms only, as many epochs as about 3 hours of 2 cores allow.
+    Resnet,
 }
 
 impl std::fmt::Display for Budget {
@@ -35,6 +38,7 @@ impl std::fmt::Display for Budget {
         f.write_str(match self {
             Budget::Quick => "quick",
             Budget::Full => "full",
+            Budget::Resnet => "resnet",
         })
     }
 }
@@ -45,7 +49,10 @@ impl std::str::FromStr for Budget {
         match s {
             "quick" => Ok(Budget::Quick),
             "full" => Ok(Budget::Full),
-            o => Err(format!("unknown budget `{o}` (expected quick or full)")),
+            "resnet" => Ok(Budget::Resnet),
+            o => Err(format!(
+                "unknown budget `{o}` (expected quick, full or resnet)"
+            )),
         }
     }
 }
@@ -75,10 +82,13 @@ pub struct Table1Settings {
     pub learning_rate: f64,
     /// One run of every arm per seed.
     pub seeds: Vec<u64>,
+    /// How the ciphertexts are stored (f16 halves the 8 GB of 50,000 CIFAR-10 ciphertexts).
+    pub storage: Storage,
     /// The RC4 arms' key.
     pub rc4_key: String,
-    /// The DP-SGD arm's settings.
-    pub dp: DpSgdConfig,
+    /// The DP-SGD arm's settings; `None` runs neither baseline (RC4 nor DP-SGD), only the
+    /// original and ArchNet arms.
+    pub dp: Option<DpSgdConfig>,
 }
 
 impl Table1Settings {
@@ -96,12 +106,22 @@ impl Table1Settings {
                 "unknown dataset `{dataset}` (mnist, fashion-mnist, cifar10)"
             )));
         }
+        let paper_key = if is_cifar {
+            "paper-cifar"
+        } else {
+            "paper-mnist"
+        };
+        let key_samples = if is_cifar { 50_000 } else { 30_000 };
         let (train_images, test_images, key_preset, key_samples, epochs, n_seeds, dp_epochs) =
             match budget {
-                Budget::Quick => (2000, 500, "auto", 6000, 2, 1, 1),
-                Budget::Full if is_cifar => (10_000, 2000, "paper-cifar", 50_000, 10, 2, 5),
-                Budget::Full => (10_000, 2000, "paper-mnist", 30_000, 10, 3, 10),
+                Budget::Quick => (2000, 500, "auto", 6000, 2, 1, Some(1)),
+                Budget::Full if is_cifar => (10_000, 2000, paper_key, key_samples, 10, 2, Some(5)),
+                Budget::Full => (10_000, 2000, paper_key, key_samples, 10, 3, Some(10)),
+                // Every training image; 2 epochs is what fits in about 3 hours (resnet-18 trains
+                // at about 14 ciphertexts/s, an hour an epoch, results/bench.md).
+                Budget::Resnet => (usize::MAX, 10_000, paper_key, key_samples, 2, 1, None),
             };
+        let resnet = budget == Budget::Resnet;
         Ok(Table1Settings {
             dataset: dataset.into(),
             budget,
@@ -109,17 +129,18 @@ impl Table1Settings {
             test_images,
             key_preset: key_preset.into(),
             key_samples,
-            base_model: "cnn".into(),
+            base_model: if resnet { "resnet18" } else { "cnn" }.into(),
             epochs,
             batch_size: 64,
             learning_rate: 1e-3,
             seeds: (0..seeds.unwrap_or(n_seeds) as u64).collect(),
+            storage: if resnet { Storage::F16 } else { Storage::F32 },
             rc4_key: "archnet-table1-rc4-key".into(),
-            dp: DpSgdConfig {
-                epochs: dp_epochs,
+            dp: dp_epochs.map(|epochs| DpSgdConfig {
+                epochs,
                 batch_size: if budget == Budget::Quick { 64 } else { 256 },
                 ..DpSgdConfig::default()
-            },
+            }),
         })
     }
 }
@@ -148,8 +169,8 @@ pub struct Table1Result {
     pub key_id: String,
     /// Every run of every arm.
     pub runs: Vec<ArmRun>,
-    /// What the DP-SGD arm spent.
-    pub privacy: PrivacySpent,
+    /// What the DP-SGD arm spent (when it ran).
+    pub privacy: Option<PrivacySpent>,
     /// Wall seconds of the whole experiment.
     pub wall_seconds: f64,
 }
@@ -201,6 +222,9 @@ pub fn run_table1(
     let path = dataset_path(data_root, &settings.dataset);
     let mut train = open_dataset(&path, Split::Train)?;
     train.truncate(settings.train_images);
+    let mut settings = settings.clone();
+    settings.train_images = train.len(); // `usize::MAX` means all of them: say how many
+    let settings = &settings;
     let mut test = open_dataset(&path, Split::Test)?;
     test.truncate(settings.test_images);
     std::fs::create_dir_all(work).map_err(|e| archnet_data::DataError::io(work, e))?;
@@ -231,16 +255,20 @@ pub fn run_table1(
                 log,
             )?);
         }
-        runs.push(run_dp_arm(settings, seed, &train, &arms[0].2, log)?);
+        if let Some(dp) = &settings.dp {
+            runs.push(run_dp_arm(dp, seed, &train, &arms[0].2, log)?);
+        }
     }
-    let n = train.len() as f64;
-    let q = settings.dp.batch_size as f64 / n;
-    let steps = (train.len() / settings.dp.batch_size).max(1) as u64 * settings.dp.epochs as u64;
+    let privacy = settings.dp.as_ref().map(|dp| {
+        let q = dp.batch_size as f64 / train.len() as f64;
+        let steps = (train.len() / dp.batch_size).max(1) as u64 * dp.epochs as u64;
+        crate::dp::epsilon(q, dp.noise_multiplier, steps, dp.delta)
+    });
     Ok(Table1Result {
         settings: settings.clone(),
         key_id: meta.key_id,
         runs,
-        privacy: crate::dp::epsilon(q, settings.dp.noise_multiplier, steps, settings.dp.delta),
+        privacy,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -291,8 +319,8 @@ fn train_table1_key(
     Ok((outcome.key, meta))
 }
 
-/// The arms that train the base model: original, ArchNet-encrypted, and RC4 in both keystream
-/// modes, each as (name, train samples, test samples).
+/// The arms that train the base model: original, ArchNet-encrypted, and (with the baselines) RC4
+/// in both keystream modes, each as (name, train samples, test samples).
 fn table1_arms(
     settings: &Table1Settings,
     key: &ArchNetKey,
@@ -301,8 +329,20 @@ fn table1_arms(
     test: &ImageDataset,
     work: &Path,
 ) -> Result<Vec<(&'static str, Samples, Samples)>> {
-    let enc_train = encrypt_to(key, meta, train, &work.join("encrypted-train"))?;
-    let enc_test = encrypt_to(key, meta, test, &work.join("encrypted-test"))?;
+    let storage = settings.storage;
+    let enc_train = encrypt_to(key, meta, train, &work.join("encrypted-train"), storage)?;
+    let enc_test = encrypt_to(key, meta, test, &work.join("encrypted-test"), storage)?;
+    let mut arms = vec![
+        (
+            "original",
+            Samples::Plain(train.clone()),
+            Samples::Plain(test.clone()),
+        ),
+        ("archnet", enc_train, enc_test),
+    ];
+    if settings.dp.is_none() {
+        return Ok(arms);
+    }
     // RC4 over train followed by test, so the continuous keystream never repeats.
     let split_rc4 = |mode| {
         let both = rc4_encrypt(&concat(train, test), settings.rc4_key.as_bytes(), mode);
@@ -314,16 +354,9 @@ fn table1_arms(
     };
     let (rc4c_train, rc4c_test) = split_rc4(Rc4Mode::Continuous);
     let (rc4r_train, rc4r_test) = split_rc4(Rc4Mode::RestartPerImage);
-    Ok(vec![
-        (
-            "original",
-            Samples::Plain(train.clone()),
-            Samples::Plain(test.clone()),
-        ),
-        ("archnet", enc_train, enc_test),
-        ("rc4-continuous", rc4c_train, rc4c_test),
-        ("rc4-restart", rc4r_train, rc4r_test),
-    ])
+    arms.push(("rc4-continuous", rc4c_train, rc4c_test));
+    arms.push(("rc4-restart", rc4r_train, rc4r_test));
+    Ok(arms)
 }
 
 /// One seed of one arm: the base model trained (resuming a run left in `work`) and scored on
@@ -353,6 +386,8 @@ fn run_arm(
     };
     let out = work.join(format!("{arm}-seed{seed}"));
     let resume = out.join(archnet_model::checkpoint::STATE_FILE).exists();
+    // A ResNet epoch on 50,000 images takes most of an hour here: say where it is now and then.
+    let mut last_log = Instant::now();
     let outcome = train_classifier(
         &spec,
         train,
@@ -360,7 +395,16 @@ fn run_arm(
         &config,
         &out,
         resume,
-        &mut |_, _, _| {},
+        &mut |epoch, percent, loss| {
+            if last_log.elapsed().as_secs() >= 300 {
+                last_log = Instant::now();
+                log(&format!(
+                    "{arm} seed {seed}: epoch {} of {}, {percent}% done, loss {loss:.4}",
+                    epoch + 1,
+                    settings.epochs
+                ));
+            }
+        },
     )?;
     let accuracy = last_accuracy(&outcome.history);
     // Summed epoch times, so a run resumed from an earlier invocation counts fully.
@@ -381,7 +425,7 @@ fn run_arm(
 
 /// One seed of the DP-SGD arm: a cnn trained with DP-SGD on the plain images.
 fn run_dp_arm(
-    settings: &Table1Settings,
+    settings: &DpSgdConfig,
     seed: u64,
     train: &ImageDataset,
     test: &Samples,
@@ -395,7 +439,7 @@ fn run_dp_arm(
     };
     let dp = DpSgdConfig {
         seed,
-        ..settings.dp.clone()
+        ..settings.clone()
     };
     let outcome = train_dp_sgd(&spec, train, Some(test), &dp, &mut |_, _, _| {})?;
     let accuracy = last_accuracy(&outcome.history);
@@ -427,10 +471,14 @@ pub(crate) fn encrypt_to(
     meta: &KeyMetadata,
     data: &ImageDataset,
     out: &Path,
+    storage: Storage,
 ) -> Result<Samples> {
     if let Ok(existing) = EncryptedDataset::open(out) {
         let m = existing.manifest();
-        if m.key_id == meta.key_id && m.source_fingerprint == data.fingerprint() {
+        if m.key_id == meta.key_id
+            && m.source_fingerprint == data.fingerprint()
+            && m.storage == storage
+        {
             return Ok(Samples::Encrypted {
                 dataset: existing,
                 split: "train".into(),
@@ -443,7 +491,7 @@ pub(crate) fn encrypt_to(
             train: 1,
             validation: 0,
         },
-        storage: Storage::F32,
+        storage,
         batch_size: 64,
         shard_bytes: DEFAULT_SHARD_BYTES,
         source_fingerprint: data.fingerprint(),
@@ -506,7 +554,11 @@ impl Table1Result {
             s.key_preset
         );
         md += &format!(
-            "Accuracy on {} held-out test images after {} epochs, mean ± sample std over {} seed(s).\n\n",
+            "The base model is {} trained on {} images ({} ciphertexts). Accuracy on {} held-out \
+             test images after {} epochs, mean ± sample std over {} seed(s).\n\n",
+            s.base_model,
+            s.train_images,
+            s.storage,
             s.test_images,
             s.epochs,
             s.seeds.len()
@@ -515,34 +567,38 @@ impl Table1Result {
         md += "| method | AO (original) | AE (encrypted) | EC = (AO − AE)/AO | paper AO | paper AE | paper EC |\n|---|---|---|---|---|---|---|\n";
         let paper = paper_numbers(&s.dataset);
         let p = |i: usize| paper.map(|v| format!("{:.2}%", v[i])).unwrap_or_default();
-        md += &format!(
-            "| ArchNet | {ao} | {} | {} | {} | {} | {} |\n",
-            cell("archnet"),
-            pct(self.encryption_cost("archnet")),
-            p(0),
-            p(1),
-            p(2)
-        );
-        md += &format!(
-            "| RC4, one keystream over the dataset | {ao} | {} | {} | {} | {} | {} |\n",
-            cell("rc4-continuous"),
-            pct(self.encryption_cost("rc4-continuous")),
-            p(0),
-            p(3),
-            p(4)
-        );
-        md += &format!(
-            "| RC4, keystream restarted per image | {ao} | {} | {} | | | |\n",
-            cell("rc4-restart"),
-            pct(self.encryption_cost("rc4-restart"))
-        );
-        md += &format!(
-            "| DP-SGD on original data, ε = {:.2}, δ = {:e} | {ao} | {} | {} | | | |\n\n",
-            self.privacy.epsilon,
-            self.privacy.delta,
-            cell("dp-sgd"),
-            pct(self.encryption_cost("dp-sgd"))
-        );
+        let dp_label = self.privacy.as_ref().map(|spent| {
+            format!(
+                "DP-SGD on original data, ε = {:.2}, δ = {:e}",
+                spent.epsilon, spent.delta
+            )
+        });
+        let rows: [(&str, Option<String>, [String; 3]); 4] = [
+            ("archnet", Some("ArchNet".into()), [p(0), p(1), p(2)]),
+            (
+                "rc4-continuous",
+                Some("RC4, one keystream over the dataset".into()),
+                [p(0), p(3), p(4)],
+            ),
+            (
+                "rc4-restart",
+                Some("RC4, keystream restarted per image".into()),
+                Default::default(),
+            ),
+            ("dp-sgd", dp_label, Default::default()),
+        ];
+        for (arm, label, [pa, pe, pc]) in rows {
+            // Only the arms this budget ran.
+            let Some(label) = label.filter(|_| !self.accuracies(arm).is_empty()) else {
+                continue;
+            };
+            md += &format!(
+                "| {label} | {ao} | {} | {} | {pa} | {pe} | {pc} |\n",
+                cell(arm),
+                pct(self.encryption_cost(arm))
+            );
+        }
+        md += "\n";
         md += "## Settings\n\n```json\n";
         md += &serde_json::to_string_pretty(s).expect("settings serialise");
         md += "\n```\n\n## Every run\n\n| arm | seed | accuracy | seconds |\n|---|---|---|---|\n";

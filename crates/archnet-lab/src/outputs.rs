@@ -10,7 +10,7 @@ use archnet_model::{ArchNetKey, KeyMetadata};
 
 use crate::attack::{AttackResult, Victims};
 use crate::error::Result;
-use crate::experiment::{ARMS, Table1Result, mean_std};
+use crate::experiment::{ARMS, Budget, Table1Result, mean_std};
 use crate::privacy_curve::CurveReport;
 
 /// This process's command line as `archnet ARGS…`, written into a results file so that it says
@@ -24,17 +24,91 @@ pub fn invocation() -> String {
 
 /// Writes `table1-<dataset>.md`, `.csv`, `-curves.png` and `-ec.png` into `out` (created if
 /// missing); `command` is how the result was made. Returns the paths written.
+///
+/// The `resnet` budget writes `table1-<dataset>-resnet.*` and also puts its table into
+/// `table1-<dataset>.md` as a section, beside the cnn rows; a later run of another budget keeps
+/// that section when it rewrites the file.
 pub fn write_table1(result: &Table1Result, out: &Path, command: &str) -> Result<Vec<PathBuf>> {
     let dataset = &result.settings.dataset;
     create(out)?;
-    let md = out.join(format!("table1-{dataset}.md"));
-    let csv = out.join(format!("table1-{dataset}.csv"));
-    write_atomic(&md, result.to_markdown(command).as_bytes(), 0o644)?;
+    let resnet = result.settings.budget == Budget::Resnet;
+    let stem = if resnet {
+        format!("table1-{dataset}-resnet")
+    } else {
+        format!("table1-{dataset}")
+    };
+    let main_md = out.join(format!("table1-{dataset}.md"));
+    let existing = std::fs::read_to_string(&main_md).unwrap_or_default();
+    let text = result.to_markdown(command);
+    let mut written = Vec::new();
+    if resnet {
+        write_atomic(
+            &main_md,
+            with_section(&existing, Some(&text)).as_bytes(),
+            0o644,
+        )?;
+        written.push(main_md);
+        let own = out.join(format!("{stem}.md"));
+        write_atomic(&own, text.as_bytes(), 0o644)?;
+        written.push(own);
+    } else {
+        let kept = section(&existing);
+        write_atomic(&main_md, with_section(&text, kept).as_bytes(), 0o644)?;
+        written.push(main_md);
+    }
+    let csv = out.join(format!("{stem}.csv"));
     write_atomic(&csv, result.to_csv().as_bytes(), 0o644)?;
-    let curves = out.join(format!("table1-{dataset}-curves.png"));
-    let ec = out.join(format!("table1-{dataset}-ec.png"));
+    let curves = out.join(format!("{stem}-curves.png"));
+    let ec = out.join(format!("{stem}-ec.png"));
     draw_table1(result, &curves, &ec)?;
-    Ok(vec![md, csv, curves, ec])
+    written.extend([csv, curves, ec]);
+    Ok(written)
+}
+
+/// The markers around the `resnet` budget's section of `table1-<dataset>.md`.
+const SECTION_BEGIN: &str = "<!-- resnet budget: written by `--budget resnet`, kept when another budget rewrites this file -->";
+const SECTION_END: &str = "<!-- end of the resnet budget -->";
+
+/// The `resnet` section of `doc` (its inner text), if it has one.
+fn section(doc: &str) -> Option<&str> {
+    let start = doc.find(SECTION_BEGIN)? + SECTION_BEGIN.len();
+    let end = start + doc[start..].find(SECTION_END)?;
+    Some(doc[start..end].trim_matches('\n'))
+}
+
+/// `doc` without its `resnet` section, then `inner` as that section (headings one level down)
+/// when given.
+fn with_section(doc: &str, inner: Option<&str>) -> String {
+    let mut out = match (doc.find(SECTION_BEGIN), section(doc)) {
+        (Some(begin), Some(_)) => {
+            let end = doc[begin..].find(SECTION_END).expect("section() found it") + begin;
+            format!("{}{}", &doc[..begin], &doc[end + SECTION_END.len()..])
+        }
+        _ => doc.to_string(),
+    };
+    let out_trimmed = out.trim_end().len();
+    out.truncate(out_trimmed);
+    out.push('\n');
+    if let Some(inner) = inner {
+        let demoted: Vec<String> = inner
+            .trim_matches('\n')
+            .lines()
+            .map(|l| {
+                if l.starts_with('#') && !section_is_demoted(inner) {
+                    format!("#{l}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        out += &format!("\n{SECTION_BEGIN}\n{}\n{SECTION_END}\n", demoted.join("\n"));
+    }
+    out
+}
+
+/// A section read back from a file already has its headings moved down (it starts with `##`).
+fn section_is_demoted(inner: &str) -> bool {
+    inner.trim_start().starts_with("##")
 }
 
 /// Writes `privacy-utility-<dataset>.md`, `.json` and `.png` into `out` (created if missing);
@@ -160,7 +234,12 @@ fn draw_curve(report: &crate::privacy_curve::CurveReport, path: &Path) -> Result
 
 /// Learning curves (test accuracy per epoch, mean over seeds) and the EC bar chart (Fig. 6).
 fn draw_table1(result: &Table1Result, curves: &Path, ec: &Path) -> Result<(), FigureError> {
-    let series: Vec<Series> = ARMS
+    // Only the arms this budget ran.
+    let arms: Vec<&str> = ARMS
+        .into_iter()
+        .filter(|arm| result.runs.iter().any(|r| r.arm == *arm))
+        .collect();
+    let series: Vec<Series> = arms
         .iter()
         .map(|arm| {
             let runs: Vec<_> = result.runs.iter().filter(|r| r.arm == *arm).collect();
@@ -186,8 +265,9 @@ fn draw_table1(result: &Table1Result, curves: &Path, ec: &Path) -> Result<(), Fi
         result.settings.seeds.len()
     );
     line_chart(curves, &title, "epoch", "test accuracy (%)", &series)?;
-    let bars: Vec<(String, f64)> = ARMS[1..]
+    let bars: Vec<(String, f64)> = arms
         .iter()
+        .filter(|arm| **arm != "original")
         .map(|arm| ((*arm).to_string(), 100.0 * result.encryption_cost(arm)))
         .collect();
     let title = format!(
@@ -298,5 +378,42 @@ impl std::fmt::Display for Written<'_> {
             }
             _ => write!(f, "written: {}", names.join(", ")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resnet_section_survives_a_rewrite_of_the_cnn_table_and_replaces_itself() {
+        let cnn = "# Table 1 on cifar10 (full budget)\n\n| ArchNet | 59% |\n";
+        let resnet = "# Table 1 on cifar10 (resnet budget)\n\n| ArchNet | 70% |\n";
+        let first = with_section(cnn, Some(resnet));
+        assert!(first.starts_with(cnn), "{first}");
+        assert!(
+            first.contains("## Table 1 on cifar10 (resnet budget)"),
+            "{first}"
+        );
+        assert_eq!(first.matches("70%").count(), 1);
+
+        // The cnn budget rewrites the file: the section is kept as it was.
+        let cnn2 = cnn.replace("59%", "60%");
+        let rewritten = with_section(&cnn2, section(&first));
+        assert!(
+            rewritten.contains("60%") && !rewritten.contains("59%"),
+            "{rewritten}"
+        );
+        assert_eq!(section(&rewritten), section(&first));
+        assert!(
+            !rewritten.contains("### "),
+            "headings are moved down once: {rewritten}"
+        );
+
+        // The resnet budget again: its new table replaces the old one.
+        let again = with_section(&rewritten, Some(&resnet.replace("70%", "71%")));
+        assert_eq!(again.matches(SECTION_BEGIN).count(), 1, "{again}");
+        assert!(again.contains("71%") && !again.contains("70%"), "{again}");
+        assert!(again.contains("60%"));
     }
 }

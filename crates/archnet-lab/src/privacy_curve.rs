@@ -29,6 +29,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use archnet_data::encrypted::Storage;
 use archnet_data::{DataError, ImageDataset, Split, open_dataset};
 use serde::{Deserialize, Serialize};
 
@@ -430,8 +431,20 @@ fn curve_point(
     ));
 
     // Utility: the node's cnn on the product's own encrypted datasets.
-    let enc_train = encrypt_to(&key, &meta, train, &work.join("encrypted-train"))?;
-    let enc_test = encrypt_to(&key, &meta, test, &work.join("encrypted-test"))?;
+    let enc_train = encrypt_to(
+        &key,
+        &meta,
+        train,
+        &work.join("encrypted-train"),
+        Storage::F32,
+    )?;
+    let enc_test = encrypt_to(
+        &key,
+        &meta,
+        test,
+        &work.join("encrypted-test"),
+        Storage::F32,
+    )?;
     let classes = train.class_names.len();
     let mut node_accuracy = Vec::new();
     for &seed in &config.seeds {
