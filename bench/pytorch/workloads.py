@@ -23,9 +23,16 @@ WORKLOADS = [
     "encrypt-paper-mnist",
     "train-cnn-encrypted",
     "train-resnet18-encrypted",
+    "train-resnet18-cifar",
     "validate-onnx-cnn",
+    "validate-onnx-resnet18",
+    "validate-onnx-cnn-onnxruntime",
+    "validate-onnx-resnet18-onnxruntime",
+    "validate-sandboxed-cnn",
+    "validate-sandboxed-cnn-onnxruntime",
 ]
 CIPHER_SHAPE = (10, 56, 56)
+CIFAR_SHAPE = (3, 32, 32)
 
 
 def synthetic(n):
@@ -129,7 +136,25 @@ def timed(step, warmup, steps):
 
 
 def run(args):
-    if args.name == "validate-onnx-cnn":
+    if args.name.startswith("validate-sandboxed-"):
+        # The server's sandboxed path starts a process per validation: so does the reference,
+        # one fresh Python with onnxruntime per step (start-up, import, session, one batch).
+        import subprocess
+        child = (
+            "import sys, numpy as np, onnxruntime as ort\n"
+            "o = ort.SessionOptions(); o.intra_op_num_threads = int(sys.argv[2]); o.inter_op_num_threads = 1\n"
+            "s = ort.InferenceSession(sys.argv[1], o, providers=['CPUExecutionProvider'])\n"
+            "n = int(sys.argv[3]); shape = (n,) + tuple(int(v) for v in sys.argv[4].split(','))\n"
+            "i = np.arange(int(np.prod(shape)), dtype=np.int64)\n"
+            "x = (((i * 7919) % 1000).astype(np.float32) / 1000.0).reshape(shape)\n"
+            "s.run(None, {s.get_inputs()[0].name: x})\n"
+        )
+        argv = [sys.executable, "-c", child, args.onnx, str(args.threads), str(args.batch_size),
+                ",".join(str(d) for d in CIPHER_SHAPE)]
+        step = lambda: subprocess.run(argv, check=True)
+        return "onnxruntime, a process per step", timed(step, args.warmup, args.steps)
+
+    if args.name.startswith("validate-onnx-"):
         import onnxruntime as ort
         options = ort.SessionOptions()
         options.intra_op_num_threads = args.threads
@@ -155,10 +180,11 @@ def run(args):
         def step():
             with torch.no_grad():
                 encoder(x).numpy()
-    elif args.name in ("train-cnn-encrypted", "train-resnet18-encrypted"):
+    elif args.name in ("train-cnn-encrypted", "train-resnet18-encrypted", "train-resnet18-cifar"):
         build = cnn if "cnn" in args.name else resnet18
-        model = build(torch, CIPHER_SHAPE[0], 10)
-        x = torch.from_numpy(synthetic(b * int(np.prod(CIPHER_SHAPE))).reshape(b, *CIPHER_SHAPE))
+        shape = CIFAR_SHAPE if args.name.endswith("-cifar") else CIPHER_SHAPE
+        model = build(torch, shape[0], 10)
+        x = torch.from_numpy(synthetic(b * int(np.prod(shape))).reshape(b, *shape))
         step = adam_step(torch, model, torch.nn.CrossEntropyLoss(), x, torch.arange(b) % 10)
     else:
         raise SystemExit(f"unknown workload {args.name} (known: {', '.join(WORKLOADS)})")

@@ -362,6 +362,12 @@ pub struct OnnxLimitArgs {
     /// Threads for the model's matrix products [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Run the model with onnxruntime's library at this path (`libonnxruntime.so` from the
+    /// onnxruntime wheel, under `onnxruntime/capi/`) instead of tract [default: tract]. The
+    /// policy is checked first either way; C++ reads the model, so use it on models you trust or
+    /// inside a sandbox.
+    #[arg(long, env = "ARCHNET_ONNXRUNTIME")]
+    pub onnxruntime: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -454,7 +460,8 @@ pub struct PrivacyUtilityArgs {
 pub struct Table1Args {
     #[command(flatten)]
     pub common: ExperimentArgs,
-    /// quick (minutes, a subset) or full (what results/ is made with).
+    /// quick (minutes, a subset), full (what results/ is made with, the cnn) or resnet (resnet-18
+    /// on every training image, original and ArchNet arms, about 3 hours for CIFAR-10).
     #[arg(long, default_value = "quick")]
     pub budget: archnet_lab::experiment::Budget,
     /// Use this key instead of training one.
@@ -627,6 +634,10 @@ pub struct ServeArgs {
     /// Seconds a validator's claim on a submission lasts without renewal [default: 30].
     #[arg(long, env = "ARCHNET_VALIDATION_CLAIM_S")]
     pub validation_claim_s: Option<u64>,
+    /// Run submitted models with onnxruntime's library at this path (`libonnxruntime.so` from
+    /// the onnxruntime wheel) instead of tract, inside the sandbox [default: tract].
+    #[arg(long, env = "ARCHNET_VALIDATION_ONNXRUNTIME")]
+    pub validation_onnxruntime: Option<PathBuf>,
     /// Log lines as JSON objects (for log collectors) instead of text.
     #[arg(long)]
     #[serde(skip)]
@@ -805,7 +816,10 @@ pub enum BenchCommand {
 #[derive(Debug, clap::Args)]
 pub struct BenchWorkloadArgs {
     /// key-train-paper-mnist, key-train-paper-cifar, encrypt-paper-mnist, train-cnn-encrypted,
-    /// train-resnet18-encrypted or validate-onnx-cnn.
+    /// train-resnet18-encrypted, train-resnet18-cifar, validate-onnx-KIND (tract in process),
+    /// validate-onnx-KIND-onnxruntime (onnxruntime in process) or validate-sandboxed-KIND and
+    /// validate-sandboxed-KIND-onnxruntime (the server's sandboxed child, start-up included),
+    /// KIND being cnn or resnet18.
     pub name: String,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -815,23 +829,29 @@ pub struct BenchWorkloadArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// validate-onnx-cnn: also write the ONNX model it runs here (for onnxruntime).
+    /// validate-*: also write the ONNX model it runs here (for onnxruntime).
     #[arg(long)]
     pub onnx_out: Option<PathBuf>,
+    /// validate-*-onnxruntime: onnxruntime's library (`libonnxruntime.so` from the onnxruntime
+    /// wheel).
+    #[arg(long, env = "ARCHNET_ONNXRUNTIME")]
+    pub onnxruntime: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct BenchMarketArgs {
-    /// Simulated nodes (concurrent clients, one token each).
-    #[arg(long, default_value_t = 200)]
-    pub nodes: usize,
-    /// Tiny tasks to publish and complete.
-    #[arg(long, default_value_t = 400)]
-    pub tasks: usize,
+    /// Simulated nodes (concurrent clients, one token each); several, comma-separated, run one
+    /// after the other (`200,500,1000`).
+    #[arg(long, value_delimiter = ',', default_value = "200")]
+    pub nodes: Vec<usize>,
+    /// Tiny tasks to publish and complete in each run (default: twice the nodes).
+    #[arg(long)]
+    pub tasks: Option<usize>,
     /// Heartbeats each node sends per lease.
     #[arg(long, default_value_t = 2)]
     pub heartbeats: usize,
-    /// Also run against this PostgreSQL database (emptied first!); SQLite always runs.
+    /// Also run against this PostgreSQL database (emptied first!), with one server and with two
+    /// replicas sharing it; SQLite always runs.
     #[arg(long, env = "ARCHNET_BENCH_POSTGRES")]
     pub postgres: Option<String>,
     /// Stop the run after this many seconds whatever its state.

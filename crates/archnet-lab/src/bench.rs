@@ -21,14 +21,23 @@ use archnet_model::key::ArchNetKey;
 use archnet_model::train::{Loss, reconstruction_loss};
 
 /// The benchmarked workloads.
-pub const WORKLOADS: [&str; 6] = [
+pub const WORKLOADS: [&str; 12] = [
     "key-train-paper-mnist",
     "key-train-paper-cifar",
     "encrypt-paper-mnist",
     "train-cnn-encrypted",
     "train-resnet18-encrypted",
+    "train-resnet18-cifar",
     "validate-onnx-cnn",
+    "validate-onnx-resnet18",
+    "validate-onnx-cnn-onnxruntime",
+    "validate-onnx-resnet18-onnxruntime",
+    "validate-sandboxed-cnn",
+    "validate-sandboxed-cnn-onnxruntime",
 ];
+
+/// The shape of plain CIFAR-10 images (`train-resnet18-cifar`).
+pub const CIFAR_SHAPE: [usize; 3] = [3, 32, 32];
 
 /// One workload's measured throughput.
 #[derive(Debug, Clone, Serialize)]
@@ -93,8 +102,13 @@ pub fn run(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<
             key_train("paper-cifar", [3, 32, 32], workload, batch, warmup, steps)
         }
         "encrypt-paper-mnist" => encrypt(workload, batch, warmup, steps),
-        "train-cnn-encrypted" => train_base("cnn", workload, batch, warmup, steps),
-        "train-resnet18-encrypted" => train_base("resnet18", workload, batch, warmup, steps),
+        "train-cnn-encrypted" => train_base("cnn", CIPHER_SHAPE, workload, batch, warmup, steps),
+        "train-resnet18-encrypted" => {
+            train_base("resnet18", CIPHER_SHAPE, workload, batch, warmup, steps)
+        }
+        "train-resnet18-cifar" => {
+            train_base("resnet18", CIFAR_SHAPE, workload, batch, warmup, steps)
+        }
         other => Err(ModelError::Config(format!(
             "unknown workload `{other}` (known: {})",
             WORKLOADS.join(", ")
@@ -145,6 +159,7 @@ fn encrypt(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<
 
 fn train_base(
     kind: &str,
+    shape: [usize; 3],
     workload: &str,
     batch: usize,
     warmup: usize,
@@ -152,7 +167,7 @@ fn train_base(
 ) -> Result<Measurement> {
     let spec = BaseModelSpec {
         kind: kind.into(),
-        input_shape: CIPHER_SHAPE,
+        input_shape: shape,
         classes: 10,
     };
     let device = archnet_model::device().autodiff();
@@ -160,7 +175,7 @@ fn train_base(
     let mut model = Some(BaseModel::init(&spec, &device)?);
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let [c, h, w] = CIPHER_SHAPE;
+    let [c, h, w] = shape;
     let values = synthetic_batch(batch * c * h * w);
     let labels: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
     time_steps(workload, batch, warmup, steps, &mut || {
@@ -176,10 +191,11 @@ fn train_base(
     })
 }
 
-/// An untrained `cnn` for [`CIPHER_SHAPE`] ciphertexts (what the ONNX workload exports).
-pub fn untrained_cnn() -> Result<(BaseModel, BaseModelSpec)> {
+/// An untrained base model of `kind` for [`CIPHER_SHAPE`] ciphertexts (what the ONNX workloads
+/// export).
+pub fn untrained(kind: &str) -> Result<(BaseModel, BaseModelSpec)> {
     let spec = BaseModelSpec {
-        kind: "cnn".into(),
+        kind: kind.into(),
         input_shape: CIPHER_SHAPE,
         classes: 10,
     };
@@ -203,39 +219,68 @@ pub struct WorkloadLine {
     pub engine: &'static str,
 }
 
-/// Runs one of [`WORKLOADS`] (the ONNX one writes its model to `onnx_out` when given, for
-/// onnxruntime) and measures the process's peak memory after it.
+/// Runs one of [`WORKLOADS`] (the ONNX ones write their model to `onnx_out` when given, for
+/// onnxruntime's reference run) and measures the process's peak memory after it. A validation
+/// workload named with `-onnxruntime` at its end runs archnet's onnxruntime engine, with the
+/// library at `onnxruntime`.
 pub fn workload(
     name: &str,
     batch: usize,
     warmup: usize,
     steps: usize,
     onnx_out: Option<&std::path::Path>,
+    onnxruntime: Option<&std::path::Path>,
 ) -> std::result::Result<WorkloadLine, crate::LabError> {
     let batch = batch.max(1);
-    let measurement = if name == "validate-onnx-cnn" {
-        validate_onnx(name, batch, warmup, steps, onnx_out)?
-    } else {
-        run(name, batch, warmup, steps)?
+    let measurement = match name.strip_prefix("validate-onnx-") {
+        Some(rest) => {
+            let (kind, engine) = validation_engine(rest, onnxruntime)?;
+            validate_onnx(name, kind, engine, batch, warmup, steps, onnx_out)?
+        }
+        None => run(name, batch, warmup, steps)?,
     };
-    Ok(WorkloadLine {
+    Ok(line(measurement))
+}
+
+/// A measurement with this process's peak memory and threads.
+pub fn line(measurement: Measurement) -> WorkloadLine {
+    WorkloadLine {
         measurement,
         peak_rss_mib: peak_rss_mib(),
         threads: threads(),
         engine: "archnet",
-    })
+    }
 }
 
-/// The server's validation path: tract running an exported `cnn` on batches of ciphertexts.
-fn validate_onnx(
-    name: &str,
-    batch: usize,
-    warmup: usize,
-    steps: usize,
+/// The base model and the engine of a validation workload's name after its prefix
+/// (`cnn`, `resnet18-onnxruntime`, …).
+pub fn validation_engine<'a>(
+    rest: &'a str,
+    onnxruntime: Option<&std::path::Path>,
+) -> Result<(&'a str, archnet_onnx::runner::Engine)> {
+    use archnet_onnx::runner::Engine;
+    match rest.strip_suffix("-onnxruntime") {
+        Some(kind) => {
+            let library = onnxruntime.ok_or_else(|| {
+                ModelError::Config(format!(
+                    "the workload runs onnxruntime: give its library with --onnxruntime or \
+                     ARCHNET_ONNXRUNTIME (libonnxruntime.so from the onnxruntime wheel); `{kind}` \
+                     alone runs tract"
+                ))
+            })?;
+            Ok((kind, Engine::OnnxRuntime(library.to_path_buf())))
+        }
+        None => Ok((rest, Engine::Tract)),
+    }
+}
+
+/// An untrained base model of `kind` for [`CIPHER_SHAPE`] ciphertexts, exported to ONNX (what the
+/// validation workloads run); written to `onnx_out` too when given.
+pub fn exported(
+    kind: &str,
     onnx_out: Option<&std::path::Path>,
-) -> std::result::Result<Measurement, crate::LabError> {
-    use archnet_onnx::{ModelPolicy, OnnxClassifier, ValidationLimits};
-    let (model, spec) = untrained_cnn()?;
+) -> std::result::Result<Vec<u8>, crate::LabError> {
+    let (model, spec) = untrained(kind)?;
     let info = archnet_onnx::ExportInfo {
         key_id: None,
         class_names: (0..10).map(|i| i.to_string()).collect(),
@@ -247,9 +292,26 @@ fn validate_onnx(
             source,
         })?;
     }
+    Ok(bytes)
+}
+
+/// The server's validation path in process: `engine` running an exported base model of `kind`
+/// on batches of ciphertexts.
+fn validate_onnx(
+    name: &str,
+    kind: &str,
+    engine: archnet_onnx::runner::Engine,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    onnx_out: Option<&std::path::Path>,
+) -> std::result::Result<Measurement, crate::LabError> {
+    use archnet_onnx::{ModelPolicy, OnnxClassifier, ValidationLimits};
+    let bytes = exported(kind, onnx_out)?;
     let limits = ValidationLimits {
         batch_size: batch,
         threads: threads(),
+        engine,
         ..ValidationLimits::default()
     };
     let classifier =

@@ -31,6 +31,9 @@ pub struct BenchOptions {
     pub heartbeats: usize,
     /// The run stops after this long whatever its state.
     pub max_duration: Duration,
+    /// Servers sharing the database and a blob folder, the nodes spread over them evenly (more
+    /// than one needs PostgreSQL: SQLite is one process's file).
+    pub replicas: usize,
 }
 
 /// `N simulated nodes, N tiny tasks, N heartbeats per lease, one server on 127.0.0.1`.
@@ -38,8 +41,14 @@ impl std::fmt::Display for BenchOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} simulated nodes, {} tiny tasks, {} heartbeats per lease, one server on 127.0.0.1",
-            self.nodes, self.tasks, self.heartbeats
+            "{} simulated nodes, {} tiny tasks, {} heartbeats per lease, {} on 127.0.0.1",
+            self.nodes,
+            self.tasks,
+            self.heartbeats,
+            match self.replicas {
+                0 | 1 => "one server".to_string(),
+                n => format!("{n} server replicas"),
+            }
         )
     }
 }
@@ -60,7 +69,8 @@ pub struct Latency {
 /// What one run measured and found.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
-    /// The database engine (`sqlite`, `postgres`).
+    /// The set-up: the database engine (`sqlite`, `postgres`), with the replicas when more
+    /// than one (`postgres, 2 replicas`).
     pub backend: String,
     /// Simulated nodes.
     pub nodes: usize,
@@ -140,20 +150,81 @@ async fn timed<T>(
 }
 
 /// Runs the load on SQLite, then, when `postgres` names a PostgreSQL server, on a fresh database
-/// `archnet_bench` there (emptied first). Hands each report to `on_report` as it is made.
+/// `archnet_bench` there (emptied first) with one server and again with two replicas. Hands
+/// each report to `on_report` as it is made.
 pub async fn run_backends(
     postgres: Option<&str>,
     options: &BenchOptions,
     on_report: &mut dyn FnMut(&BenchReport),
 ) -> Result<Vec<BenchReport>> {
-    let mut reports = vec![run(None, options).await?];
+    let one = BenchOptions {
+        replicas: 1,
+        ..options.clone()
+    };
+    let mut reports = vec![run(None, &one).await?];
     on_report(&reports[0]);
     if let Some(server) = postgres {
-        let url = crate::db::fresh_postgres_database(server, "archnet_bench").await?;
-        reports.push(run(Some(url), options).await?);
-        on_report(&reports[1]);
+        for replicas in [1, 2] {
+            let url = crate::db::fresh_postgres_database(server, "archnet_bench").await?;
+            let these = BenchOptions {
+                replicas,
+                ..options.clone()
+            };
+            reports.push(run(Some(url), &these).await?);
+            on_report(reports.last().expect("just pushed"));
+        }
     }
     Ok(reports)
+}
+
+/// The reports of several runs as one Markdown table, a row per set-up and node count, with how
+/// leases/s and p99 lease latency grow from the smallest node count of the same set-up.
+pub fn markdown_table(reports: &[BenchReport]) -> String {
+    let lat = |r: &BenchReport, what: &str, f: fn(&Latency) -> f64| {
+        r.latency
+            .get(what)
+            .map_or("–".to_string(), |l| format!("{:.0}", f(l)))
+    };
+    let mut md = String::from(
+        "| set-up | nodes | tasks | leases/s | validated/s | lease p50 / p99 ms | heartbeat p50 / p99 ms | submit p50 / p99 ms | p99 lease vs fewest nodes | invariants |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in reports {
+        let base = reports
+            .iter()
+            .filter(|b| b.backend == r.backend)
+            .min_by_key(|b| b.nodes)
+            .expect("r itself");
+        let p99 = |b: &BenchReport| b.latency.get("lease").map(|l| l.p99_ms);
+        let growth = match (p99(r), p99(base)) {
+            (Some(a), Some(b)) if b > 0.0 && base.nodes != r.nodes => format!(
+                "{:.1}× at {:.1}× the nodes",
+                a / b,
+                r.nodes as f64 / base.nodes as f64
+            ),
+            _ => "–".into(),
+        };
+        md += &format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {} / {} | {} / {} | {} / {} | {growth} | {} |\n",
+            r.backend,
+            r.nodes,
+            r.tasks,
+            r.leases_per_second,
+            r.tasks as f64 / r.seconds.max(1e-9),
+            lat(r, "lease", |l| l.p50_ms),
+            lat(r, "lease", |l| l.p99_ms),
+            lat(r, "heartbeat", |l| l.p50_ms),
+            lat(r, "heartbeat", |l| l.p99_ms),
+            lat(r, "submit", |l| l.p50_ms),
+            lat(r, "submit", |l| l.p99_ms),
+            if r.problems.is_empty() {
+                "clean".to_string()
+            } else {
+                format!("{} broken", r.problems.len())
+            }
+        );
+    }
+    md
 }
 
 /// Runs the load against a fresh server on `database` (`None`: SQLite in a temporary folder;
@@ -162,21 +233,40 @@ pub async fn run_backends(
 // (`publish_first`, `simulated_node`, the database audits) are functions of their own.
 pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<BenchReport> {
     let dir = tempfile::tempdir().map_err(|e| ClientError::io(std::env::temp_dir(), e))?;
-    let config = ServerConfig {
-        data_dir: dir.path().join("server"),
-        database,
-        // The load test measures the server, not the per-token limit.
-        rate_per_second: 100_000,
-        rate_burst: 100_000,
-        lease_ttl_s: 30,
-        reaper_interval_ms: 200,
-        ..ServerConfig::default()
+    let replicas = options.replicas.max(1);
+    if replicas > 1 && database.is_none() {
+        return Err(ClientError::Options(
+            "replicas share a PostgreSQL database: pass its URL".into(),
+        ));
+    }
+    let blobs = dir.path().join("blobs");
+    std::fs::create_dir_all(&blobs).map_err(|e| ClientError::io(&blobs, e))?;
+    let mut servers = Vec::new();
+    let mut db = None;
+    for r in 0..replicas {
+        let config = ServerConfig {
+            data_dir: dir.path().join(format!("server-{r}")),
+            database: database.clone(),
+            // One blob folder for every replica, as a shared bucket would be.
+            store: Some(format!("file://{}", blobs.display())),
+            // The load test measures the server, not the per-token limit.
+            rate_per_second: 100_000,
+            rate_burst: 100_000,
+            lease_ttl_s: 30,
+            reaper_interval_ms: 200,
+            ..ServerConfig::default()
+        };
+        let state = AppState::open(config).await?;
+        db.get_or_insert_with(|| state.db.clone());
+        servers.push(LocalServer::start(state).await?);
+    }
+    let db = db.expect("at least one replica");
+    let backend = match replicas {
+        1 => db.backend().as_str().to_string(),
+        n => format!("{}, {n} replicas", db.backend().as_str()),
     };
-    let state = AppState::open(config).await?;
-    let db = state.db.clone();
-    let backend = db.backend().as_str().to_string();
-    let server = LocalServer::start(state).await?;
-    let url = server.url.clone();
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    let url = urls[0].clone();
 
     let publisher_token = db
         .create_account("bench-publisher", Role::Publisher, options.tasks as i64)
@@ -230,7 +320,7 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             .create_account(&format!("bench-node-{i}"), Role::Node, 0)
             .await?
             .token;
-        let mut client = Client::new(&url, &token)?;
+        let mut client = Client::new(&urls[i % urls.len()], &token)?;
         client.retry_for = Duration::from_secs(10);
         nodes.push(tokio::spawn(simulated_node(
             client,
@@ -284,8 +374,10 @@ pub async fn run(database: Option<String>, options: &BenchOptions) -> Result<Ben
             "{completed} tasks completed but {payments} payments made"
         ));
     }
-    // The audit above is the verdict; how the server shuts down does not change it.
-    let _ = server.stop().await;
+    // The audit above is the verdict; how the servers shut down does not change it.
+    for server in servers {
+        let _ = server.stop().await;
+    }
     db.close().await;
 
     let latency = shared

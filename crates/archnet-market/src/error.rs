@@ -27,6 +27,12 @@ pub enum ClientError {
     /// A download whose SHA-256 is not the one the server announced.
     #[error("{0}")]
     Corrupted(String),
+    /// The sandboxed validator refused a model or could not run it (the reason it gave).
+    #[error("sandboxed validation: {0}")]
+    Validation(String),
+    /// Options that cannot work together (the load test's replicas without PostgreSQL, …).
+    #[error("{0}")]
+    Options(String),
     /// The task is not in a state that allows the request yet (no accepted model, …).
     #[error("{0}")]
     NotReady(String),

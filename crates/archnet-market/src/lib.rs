@@ -6,7 +6,8 @@
 //! - [`client`]: the HTTP client (retries, resumable checksummed transfers) with one typed
 //!   method per API call.
 //! - [`publisher`] and [`node`]: the two sides' workflows on top of the client.
-//! - [`bench`]: the load test (a server on loopback and simulated nodes).
+//! - [`bench`]: the load test (a server on loopback and simulated nodes); [`sandbox_bench`]:
+//!   the server's sandboxed validation path timed, process start-up included.
 //! - [`testkit`]: tiny tasks made in milliseconds for tests and the load test.
 //!
 //! The server's modules and the API's types are re-exported ([`server`], [`db`], [`store`],
@@ -22,6 +23,7 @@ pub mod error;
 pub mod node;
 pub mod publisher;
 pub mod quickstart;
+pub mod sandbox_bench;
 pub mod testkit;
 
 pub use archnet_api::{states, types};

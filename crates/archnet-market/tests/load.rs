@@ -13,6 +13,7 @@ fn options() -> BenchOptions {
         tasks: 40,
         heartbeats: 1,
         max_duration: Duration::from_secs(240),
+        replicas: 1,
     }
 }
 
@@ -42,4 +43,25 @@ async fn simulated_nodes_on_postgres_lose_nothing_and_pay_once() {
         .await
         .unwrap();
     check(&bench::run(Some(url), &options()).await.unwrap());
+    // The same load through two replicas sharing the database and the blobs.
+    let url = archnet_market::db::fresh_postgres_database(&server, "archnet_load_test")
+        .await
+        .unwrap();
+    let two = BenchOptions {
+        replicas: 2,
+        ..options()
+    };
+    let report = bench::run(Some(url), &two).await.unwrap();
+    assert_eq!(report.backend, "postgres, 2 replicas");
+    check(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_without_postgres_are_refused_by_name() {
+    let two = BenchOptions {
+        replicas: 2,
+        ..options()
+    };
+    let err = bench::run(None, &two).await.err().unwrap();
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
 }

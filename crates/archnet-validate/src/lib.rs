@@ -5,6 +5,8 @@
 //!   no external data, no subgraphs, checked on the protobuf before anything runs it.
 //! - [`runner`]: an accepted model loaded into tract and run over a dataset, with time and
 //!   memory limits; this is the server's validator and the publisher's predictor.
+//! - [`onnxruntime`]: onnxruntime's library, loaded at run time from a path, as a faster engine
+//!   a deployment may choose ([`Engine`]).
 //! - [`metadata`], [`INPUT_NAME`], [`OUTPUT_NAME`]: the interface every archnet model has, which
 //!   `archnet-onnx`'s exporter writes and this crate reads.
 //!
@@ -16,12 +18,13 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod onnxruntime;
 pub mod policy;
 pub mod runner;
 
 pub use error::{OnnxError, Result};
 pub use policy::{ModelPolicy, ModelSummary, inspect, read_model};
-pub use runner::{HoldoutEvaluation, OnnxClassifier, ValidationLimits, ValidationReport};
+pub use runner::{Engine, HoldoutEvaluation, OnnxClassifier, ValidationLimits, ValidationReport};
 /// ONNX's protobuf messages (tract's prost types), for tools that build or edit models.
 pub use tract_onnx::pb;
 

@@ -1,7 +1,8 @@
-//! Runs an accepted ONNX classifier with tract: the server's validator and the publisher's
-//! predictor.
+//! Runs an accepted ONNX classifier with tract (or, when asked, onnxruntime): the server's
+//! validator and the publisher's predictor.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use archnet_data::holdout::{Holdout, Part};
@@ -10,9 +11,38 @@ use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
 use crate::error::{OnnxError, Result};
+use crate::onnxruntime::OrtModel;
 use crate::policy::{ModelPolicy, ModelSummary, inspect};
 
-/// Limits on one validation run.
+/// What runs an accepted model. The policy check and tract's shape analysis come first whatever
+/// runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// tract, in Rust: nothing to install.
+    #[default]
+    Tract,
+    /// onnxruntime's library at this path (`libonnxruntime.so` from the onnxruntime wheel),
+    /// loaded at run time: several times faster than tract here, but C++ parsing an untrusted
+    /// model, so the server runs it only inside its sandboxed child.
+    OnnxRuntime(PathBuf),
+}
+
+impl Engine {
+    /// The engine's name as the reports print it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::Tract => "tract",
+            Engine::OnnxRuntime(_) => "onnxruntime",
+        }
+    }
+
+    /// onnxruntime from `library` when one is given, else tract.
+    pub fn from_library(library: Option<PathBuf>) -> Engine {
+        library.map_or(Engine::Tract, Engine::OnnxRuntime)
+    }
+}
+
+/// Limits on one validation run, and what runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationLimits {
     /// Wall time for the whole run, loading included.
@@ -24,6 +54,8 @@ pub struct ValidationLimits {
     pub batch_size: usize,
     /// Threads tract's matrix products may use (1: the calling thread only).
     pub threads: usize,
+    /// What runs the model.
+    pub engine: Engine,
 }
 
 impl ValidationLimits {
@@ -40,6 +72,7 @@ impl ValidationLimits {
             max_activation_bytes: max_memory_mib << 20,
             batch_size: batch_size.max(1),
             threads: threads.unwrap_or_else(ValidationLimits::all_cores),
+            engine: Engine::Tract,
         }
     }
 
@@ -56,21 +89,32 @@ impl Default for ValidationLimits {
             max_activation_bytes: 4 << 30,
             batch_size: 64,
             threads: 1,
+            engine: Engine::Tract,
         }
     }
 }
 
+/// A model loaded into its engine.
+enum Loaded {
+    /// tract's optimised plan, with a thread pool for its matrix products when more than one
+    /// thread is allowed.
+    Tract {
+        plan: std::sync::Arc<TypedRunnableModel>,
+        executor: Option<tract_linalg::multithread::Executor>,
+    },
+    /// An onnxruntime session.
+    OnnxRuntime(OrtModel),
+}
+
 /// An ONNX classifier ready to run on `[C, H, W]` samples.
 pub struct OnnxClassifier {
-    plan: std::sync::Arc<TypedRunnableModel>,
+    loaded: Loaded,
     summary: ModelSummary,
     sample_shape: [usize; 3],
     batch_size: usize,
     classes: usize,
     /// Estimated bytes of the intermediate tensors of one batch.
     pub activation_bytes: u64,
-    /// A thread pool for tract's matrix products, when more than one thread is allowed.
-    executor: Option<tract_linalg::multithread::Executor>,
 }
 
 impl OnnxClassifier {
@@ -100,6 +144,9 @@ impl OnnxClassifier {
         let batch_size = limits.batch_size.max(1);
         // tract is not written for hostile input: a panic inside it becomes an error here, so a
         // bad submission cannot take the validator down.
+        // tract's analysis gives the output shape and the memory estimate for either engine;
+        // only tract itself needs the optimised graph.
+        let optimised = limits.engine == Engine::Tract;
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             optimise(
                 proto,
@@ -109,6 +156,7 @@ impl OnnxClassifier {
                     sample_shape[1],
                     sample_shape[2],
                 ],
+                optimised,
             )
         }))
         .map_err(|panic| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&panic))))??;
@@ -130,18 +178,30 @@ impl OnnxClassifier {
                 summary.output_name, output.shape
             )));
         }
-        let plan = model
-            .into_runnable()
-            .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+        let loaded = match &limits.engine {
+            Engine::Tract => Loaded::Tract {
+                plan: model
+                    .into_runnable()
+                    .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?,
+                executor: (limits.threads > 1)
+                    .then(|| tract_linalg::multithread::Executor::multithread(limits.threads)),
+            },
+            Engine::OnnxRuntime(library) => {
+                use prost::Message;
+                Loaded::OnnxRuntime(OrtModel::load(
+                    library,
+                    &proto.encode_to_vec(),
+                    limits.threads,
+                )?)
+            }
+        };
         Ok(OnnxClassifier {
-            plan,
+            loaded,
             summary,
             sample_shape,
             batch_size,
             classes,
             activation_bytes,
-            executor: (limits.threads > 1)
-                .then(|| tract_linalg::multithread::Executor::multithread(limits.threads)),
         })
     }
 
@@ -167,19 +227,21 @@ impl OnnxClassifier {
             // The plan is optimised for one batch size: pad the last batch with zeros.
             let mut batch = chunk.to_vec();
             batch.resize(self.batch_size * sample_len, 0.0);
-            let input = Tensor::from_shape(&[self.batch_size, c, h, w], &batch)
-                .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
-            let run = || self.plan.run(tvec!(input.into()));
-            let out = catch_unwind(AssertUnwindSafe(|| match &self.executor {
-                Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run),
-                None => run(),
-            }))
-            .map_err(|p| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&p))))?
-            .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
-            let logits = out[0]
-                .to_plain_array_view::<f32>()
-                .map_err(|e| OnnxError::Runtime(format!("the output is not f32: {e:#}")))?;
-            let logits: Vec<f32> = logits.iter().copied().collect();
+            let shape = [self.batch_size, c, h, w];
+            let logits = match &self.loaded {
+                Loaded::Tract { plan, executor } => {
+                    run_tract(plan, executor.as_ref(), shape, &batch)?
+                }
+                Loaded::OnnxRuntime(model) => model.run(shape, &batch)?,
+            };
+            if logits.len() != self.batch_size * self.classes {
+                return Err(OnnxError::Mismatch(format!(
+                    "the model gave {} values for a batch of {}; expected {} classes each",
+                    logits.len(),
+                    self.batch_size,
+                    self.classes
+                )));
+            }
             rows.extend(logits.chunks(self.classes).take(m).map(<[f32]>::to_vec));
         }
         Ok(rows)
@@ -293,6 +355,8 @@ pub struct ValidatedFile {
     pub class_names: Vec<String>,
     /// The batch size it ran with.
     pub batch_size: usize,
+    /// What ran it (`tract`, `onnxruntime`).
+    pub engine: &'static str,
 }
 
 /// The summary line, the accuracy and confusion matrix, the speed: `archnet validate`'s output.
@@ -304,8 +368,8 @@ impl std::fmt::Display for ValidatedFile {
         writeln!(f, "{table}")?;
         write!(
             f,
-            "{:.1} s, {:.0} samples/s (tract, batch {})",
-            self.report.seconds, self.report.samples_per_second, self.batch_size
+            "{:.1} s, {:.0} samples/s ({}, batch {})",
+            self.report.seconds, self.report.samples_per_second, self.engine, self.batch_size
         )
     }
 }
@@ -336,6 +400,7 @@ pub fn validate_file(
         report,
         class_names,
         batch_size: limits.batch_size,
+        engine: limits.engine.name(),
     })
 }
 
@@ -367,16 +432,48 @@ fn check_input(summary: &ModelSummary, shape: [usize; 3]) -> Result<()> {
     Ok(())
 }
 
-/// tract's optimised model for a fixed input shape, with the summed size of every node output.
-fn optimise(proto: &pb::ModelProto, input: [usize; 4]) -> Result<(TypedModel, u64)> {
+/// One batch through tract's plan (on `executor`'s threads when given), as flat logits.
+fn run_tract(
+    plan: &std::sync::Arc<TypedRunnableModel>,
+    executor: Option<&tract_linalg::multithread::Executor>,
+    shape: [usize; 4],
+    batch: &[f32],
+) -> Result<Vec<f32>> {
+    let input =
+        Tensor::from_shape(&shape, batch).map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+    let run = || plan.run(tvec!(input.into()));
+    let out = catch_unwind(AssertUnwindSafe(|| match executor {
+        Some(pool) => tract_linalg::multithread::multithread_tract_scope(pool.clone(), run),
+        None => run(),
+    }))
+    .map_err(|p| OnnxError::Runtime(format!("tract panicked: {}", panic_text(&p))))?
+    .map_err(|e| OnnxError::Runtime(format!("{e:#}")))?;
+    let logits = out[0]
+        .to_plain_array_view::<f32>()
+        .map_err(|e| OnnxError::Runtime(format!("the output is not f32: {e:#}")))?;
+    Ok(logits.iter().copied().collect())
+}
+
+/// tract's model for a fixed input shape (optimised for running when `optimised`, else only
+/// typed, which is enough for the shapes), with the summed size of every node output.
+fn optimise(
+    proto: &pb::ModelProto,
+    input: [usize; 4],
+    optimised: bool,
+) -> Result<(TypedModel, u64)> {
     let err = |e: TractError| OnnxError::Runtime(format!("{e:#}"));
-    let model = tract_onnx::onnx()
+    let typed = tract_onnx::onnx()
         .model_for_proto_model(proto)
         .map_err(err)?
         .with_input_fact(0, f32::fact(input).into())
         .map_err(err)?
-        .into_optimized()
+        .into_typed()
         .map_err(err)?;
+    let model = if optimised {
+        typed.into_optimized().map_err(err)?
+    } else {
+        typed
+    };
     let mut bytes = 0u64;
     for node in model.nodes() {
         for output in &node.outputs {

@@ -19,8 +19,10 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
 }
 
 fn policy_and_limits(a: &OnnxLimitArgs) -> (ModelPolicy, ValidationLimits) {
-    let limits =
-        ValidationLimits::from_units(a.max_seconds, a.max_memory_mib, a.batch_size, a.threads);
+    let limits = ValidationLimits {
+        engine: archnet_onnx::runner::Engine::from_library(a.onnxruntime.clone()),
+        ..ValidationLimits::from_units(a.max_seconds, a.max_memory_mib, a.batch_size, a.threads)
+    };
     (ModelPolicy::with_max_mib(a.max_model_mib), limits)
 }
 

@@ -115,9 +115,14 @@ impl Db {
 
     /// The account a token belongs to, if any.
     pub async fn account_by_token(&self, token: &str) -> Result<Option<Account>> {
+        self.account_by_token_hash(&hash_token(token)).await
+    }
+
+    /// The account whose token hashes to `hash` ([`hash_token`]).
+    pub async fn account_by_token_hash(&self, hash: &str) -> Result<Option<Account>> {
         let row: Option<(String, String, String)> =
             sqlx::query_as("SELECT id, name, role FROM accounts WHERE token_hash = $1")
-                .bind(hash_token(token))
+                .bind(hash)
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(Account::from_row).transpose()

@@ -48,12 +48,20 @@ pub struct AppState {
     /// What `/metrics` tells.
     pub metrics: Arc<metrics::Metrics>,
     limiter: auth::Limiter,
+    tokens: auth::TokenCache,
 }
 
 impl AppState {
     /// Opens the database (running migrations) and the blob store of `config`.
     pub async fn open(config: ServerConfig) -> Result<AppState> {
         config.check()?;
+        if config.validation_onnxruntime.is_some() && config.sandbox().is_none() {
+            return Err(ServerError::Config(
+                "validation_onnxruntime runs untrusted models in C++, so only in the sandbox: \
+                 name a sandbox_program (`archnet serve` uses its own executable)"
+                    .into(),
+            ));
+        }
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| ServerError::io(&config.data_dir, e))?;
         let db = Db::connect(&config.database_url()).await?;
@@ -62,6 +70,7 @@ impl AppState {
             db,
             store,
             limiter: auth::limiter(config.rate_per_second, config.rate_burst),
+            tokens: auth::TokenCache::default(),
             metrics: Arc::new(metrics::Metrics::new()),
             config: Arc::new(config),
         })

@@ -44,6 +44,9 @@ pub struct SandboxJob {
     pub batch_size: usize,
     /// Threads of tract's matrix products.
     pub threads: usize,
+    /// onnxruntime's library, when it runs the model instead of tract.
+    #[serde(default)]
+    pub onnxruntime: Option<PathBuf>,
 }
 
 /// The child's one line on stdout.
@@ -123,6 +126,7 @@ fn run_job(job: &SandboxJob) -> Result<ValidationRun, String> {
         max_activation_bytes: job.max_activation_bytes,
         batch_size: job.batch_size.max(1),
         threads: job.threads.max(1),
+        engine: archnet_validate::Engine::from_library(job.onnxruntime.clone()),
     };
     super::validator::run_model(
         &bytes,
@@ -369,6 +373,7 @@ mod tests {
             max_activation_bytes: 1 << 20,
             batch_size: 8,
             threads: 1,
+            onnxruntime: None,
         }
     }
 
