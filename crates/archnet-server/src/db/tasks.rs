@@ -647,17 +647,7 @@ impl Db {
             let mut tx = self.pool.begin().await?;
             // The conditional UPDATE is the lock: of two nodes racing for this task, one
             // changes the row and the other sees no row to change and tries the next task.
-            let won = sqlx::query(
-                "UPDATE tasks SET state = 'leased', lease_id = $1, \
-                 waited_ms = waited_ms + ($2 - COALESCE(queued_ms, $2)), queued_ms = NULL \
-                 WHERE id = $3 AND state = 'open' AND mode = 'first'",
-            )
-            .bind(&lease_id)
-            .bind(now)
-            .bind(&task.id)
-            .execute(&mut *tx)
-            .await?;
-            if won.rows_affected() != 1 {
+            if !mark_leased(&mut tx, &lease_id, &task.id, now).await? {
                 tx.rollback().await?;
                 continue;
             }
@@ -702,17 +692,7 @@ impl Db {
         let now = now_ms();
         let lease_id = new_id("lease");
         // The row is locked by this transaction and was open: the UPDATE changes it.
-        let updated = sqlx::query(
-            "UPDATE tasks SET state = 'leased', lease_id = $1, \
-             waited_ms = waited_ms + ($2 - COALESCE(queued_ms, $2)), queued_ms = NULL \
-             WHERE id = $3 AND state = 'open' AND mode = 'first'",
-        )
-        .bind(&lease_id)
-        .bind(now)
-        .bind(&task_id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
+        if !mark_leased(&mut tx, &lease_id, &task_id, now).await? {
             tx.rollback().await?;
             return Ok(None);
         }
@@ -1342,6 +1322,27 @@ async fn refund(tx: &mut sqlx::Transaction<'_, sqlx::Any>, task: &TaskRow) -> Re
         &format!("refund of task {}", task.id),
     )
     .await
+}
+
+/// Marks first-model task `task_id` leased under `lease_id` at `now` if it is still open, adding
+/// its time in the queue; whether it was.
+async fn mark_leased(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    lease_id: &str,
+    task_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE tasks SET state = 'leased', lease_id = $1, \
+         waited_ms = waited_ms + ($2 - COALESCE(queued_ms, $2)), queued_ms = NULL \
+         WHERE id = $3 AND state = 'open' AND mode = 'first'",
+    )
+    .bind(lease_id)
+    .bind(now)
+    .bind(task_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }
 
 /// Records an active lease of `task_id` to `node` inside `tx`, expiring `ttl_ms` after `now`.
