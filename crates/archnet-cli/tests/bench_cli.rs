@@ -13,6 +13,7 @@ fn workloads_print_one_json_line_each() {
         "key-train-paper-cifar",
         "train-cnn-encrypted",
         "validate-onnx-cnn",
+        "validate-sandboxed-cnn",
     ] {
         let out = archnet_ok(&[
             "bench",
@@ -36,4 +37,23 @@ fn workloads_print_one_json_line_each() {
     assert!(onnx.is_file(), "the ONNX workload writes the model it runs");
     let err = archnet_err(&["bench", "workload", "nope"]);
     assert!(err.contains("unknown workload"), "{err}");
+}
+
+/// The onnxruntime variants need the library: without one the workload says how to give it.
+#[test]
+fn an_onnxruntime_workload_without_the_library_says_how_to_give_it() {
+    let err = std::process::Command::new(env!("CARGO_BIN_EXE_archnet"))
+        .args([
+            "bench",
+            "workload",
+            "validate-onnx-cnn-onnxruntime",
+            "--steps",
+            "1",
+        ])
+        .env_remove("ARCHNET_ONNXRUNTIME")
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    let text = String::from_utf8_lossy(&err.stderr);
+    assert!(text.contains("--onnxruntime"), "{text}");
 }
