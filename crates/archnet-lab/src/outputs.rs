@@ -42,9 +42,10 @@ pub fn write_table1(result: &Table1Result, out: &Path, command: &str) -> Result<
     let text = result.to_markdown(command);
     let mut written = Vec::new();
     if resnet {
+        let section = demoted(&text);
         write_atomic(
             &main_md,
-            with_section(&existing, Some(&text)).as_bytes(),
+            with_section(&existing, Some(&section)).as_bytes(),
             0o644,
         )?;
         written.push(main_md);
@@ -69,46 +70,49 @@ pub fn write_table1(result: &Table1Result, out: &Path, command: &str) -> Result<
 const SECTION_BEGIN: &str = "<!-- resnet budget: written by `--budget resnet`, kept when another budget rewrites this file -->";
 const SECTION_END: &str = "<!-- end of the resnet budget -->";
 
+/// `doc` split into the text around its `resnet` section and that section's inner text.
+fn split_section(doc: &str) -> (String, Option<&str>) {
+    if let Some(begin) = doc.find(SECTION_BEGIN) {
+        let inner = begin + SECTION_BEGIN.len();
+        if let Some(length) = doc[inner..].find(SECTION_END) {
+            let end = inner + length;
+            let around = format!("{}{}", &doc[..begin], &doc[end + SECTION_END.len()..]);
+            return (around, Some(doc[inner..end].trim_matches('\n')));
+        }
+    }
+    (doc.to_string(), None)
+}
+
 /// The `resnet` section of `doc` (its inner text), if it has one.
 fn section(doc: &str) -> Option<&str> {
-    let start = doc.find(SECTION_BEGIN)? + SECTION_BEGIN.len();
-    let end = start + doc[start..].find(SECTION_END)?;
-    Some(doc[start..end].trim_matches('\n'))
+    split_section(doc).1
 }
 
-/// `doc` without its `resnet` section, then `inner` as that section (headings one level down)
-/// when given.
+/// A budget's Markdown with every heading one level down, as a section of another file.
+fn demoted(markdown: &str) -> String {
+    markdown
+        .trim_matches('\n')
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') {
+                format!("#{l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `doc` without its `resnet` section, then `inner` (already demoted) as that section when
+/// given.
 fn with_section(doc: &str, inner: Option<&str>) -> String {
-    let mut out = match (doc.find(SECTION_BEGIN), section(doc)) {
-        (Some(begin), Some(_)) => {
-            let end = doc[begin..].find(SECTION_END).expect("section() found it") + begin;
-            format!("{}{}", &doc[..begin], &doc[end + SECTION_END.len()..])
-        }
-        _ => doc.to_string(),
-    };
-    let out_trimmed = out.trim_end().len();
-    out.truncate(out_trimmed);
+    let mut out = split_section(doc).0.trim_end().to_string();
     out.push('\n');
     if let Some(inner) = inner {
-        let demoted: Vec<String> = inner
-            .trim_matches('\n')
-            .lines()
-            .map(|l| {
-                if l.starts_with('#') && !section_is_demoted(inner) {
-                    format!("#{l}")
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        out += &format!("\n{SECTION_BEGIN}\n{}\n{SECTION_END}\n", demoted.join("\n"));
+        out += &format!("\n{SECTION_BEGIN}\n{inner}\n{SECTION_END}\n");
     }
     out
-}
-
-/// A section read back from a file already has its headings moved down (it starts with `##`).
-fn section_is_demoted(inner: &str) -> bool {
-    inner.trim_start().starts_with("##")
 }
 
 /// Writes `privacy-utility-<dataset>.md`, `.json` and `.png` into `out` (created if missing);
@@ -389,7 +393,7 @@ mod tests {
     fn the_resnet_section_survives_a_rewrite_of_the_cnn_table_and_replaces_itself() {
         let cnn = "# Table 1 on cifar10 (full budget)\n\n| ArchNet | 59% |\n";
         let resnet = "# Table 1 on cifar10 (resnet budget)\n\n| ArchNet | 70% |\n";
-        let first = with_section(cnn, Some(resnet));
+        let first = with_section(cnn, Some(&demoted(resnet)));
         assert!(first.starts_with(cnn), "{first}");
         assert!(
             first.contains("## Table 1 on cifar10 (resnet budget)"),
@@ -411,7 +415,7 @@ mod tests {
         );
 
         // The resnet budget again: its new table replaces the old one.
-        let again = with_section(&rewritten, Some(&resnet.replace("70%", "71%")));
+        let again = with_section(&rewritten, Some(&demoted(&resnet.replace("70%", "71%"))));
         assert_eq!(again.matches(SECTION_BEGIN).count(), 1, "{again}");
         assert!(again.contains("71%") && !again.contains("70%"), "{again}");
         assert!(again.contains("60%"));

@@ -5,12 +5,12 @@
 //! ciphertexts) and scores it.
 
 use std::path::Path;
-use std::time::Duration;
 
 use archnet_data::encrypted::{DEFAULT_SHARD_BYTES, EncryptedDatasetWriter, Storage, WriterHeader};
 use archnet_lab::bench::{CIPHER_SHAPE, Measurement, exported, synthetic_batch};
 use archnet_onnx::runner::Engine;
-use archnet_server::server::sandbox::{SandboxJob, SandboxLimits, run_sandboxed};
+use archnet_server::server::ServerConfig;
+use archnet_server::server::sandbox::{SandboxJob, run_sandboxed};
 
 use crate::error::{ClientError, Result};
 
@@ -31,7 +31,17 @@ pub async fn sandboxed_validation(
     std::fs::write(&model, &bytes).map_err(|e| ClientError::io(&model, e))?;
     let dataset = dir.path().join("split");
     write_split(&dataset, batch)?;
-    let program = std::env::current_exe().map_err(|e| ClientError::io("this executable", e))?;
+    // The server's own policy and limits for a validation: `archnet serve`'s defaults, with
+    // this executable as the sandbox program.
+    let config = ServerConfig {
+        sandbox_program: Some(
+            std::env::current_exe().map_err(|e| ClientError::io("this executable", e))?,
+        ),
+        validation_onnxruntime: engine.library().map(Path::to_path_buf),
+        ..ServerConfig::default()
+    };
+    let (program, limits) = config.sandbox().expect("the sandbox program is set");
+    let validation = config.validation_limits();
     let job = SandboxJob {
         model,
         dataset,
@@ -39,21 +49,12 @@ pub async fn sandboxed_validation(
         classes: 10,
         key_id: "bench".into(),
         holdout: None,
-        max_model_bytes: 1 << 30,
-        max_seconds: 600,
-        max_activation_bytes: 8 << 30,
+        max_model_bytes: config.policy().max_bytes,
+        max_seconds: validation.max_duration.as_secs(),
+        max_activation_bytes: validation.max_activation_bytes,
         batch_size: batch,
         threads: archnet_lab::bench::threads(),
-        onnxruntime: match engine {
-            Engine::OnnxRuntime(library) => Some(library),
-            Engine::Tract => None,
-        },
-    };
-    // The server's own limits for a validation (ServerConfig's defaults).
-    let limits = SandboxLimits {
-        address_space_bytes: 8 << 30,
-        cpu_seconds: 1200,
-        wall: Duration::from_secs(610),
+        onnxruntime: config.validation_onnxruntime.clone(),
     };
     let jobs = dir.path().join("job");
     std::fs::create_dir_all(&jobs).map_err(|e| ClientError::io(&jobs, e))?;

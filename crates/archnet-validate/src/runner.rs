@@ -40,6 +40,14 @@ impl Engine {
     pub fn from_library(library: Option<PathBuf>) -> Engine {
         library.map_or(Engine::Tract, Engine::OnnxRuntime)
     }
+
+    /// onnxruntime's library when it is the engine ([`Engine::from_library`]'s inverse).
+    pub fn library(&self) -> Option<&std::path::Path> {
+        match self {
+            Engine::Tract => None,
+            Engine::OnnxRuntime(library) => Some(library),
+        }
+    }
 }
 
 /// Limits on one validation run, and what runs it.

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use archnet_data::encrypted::EncryptedDataset;
 use archnet_data::samples::Samples;
+use archnet_validate::OnnxClassifier;
 use archnet_validate::metadata;
-use archnet_validate::{Engine, OnnxClassifier};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
@@ -100,10 +100,7 @@ async fn validate_claimed(
                     max_activation_bytes: limits.max_activation_bytes,
                     batch_size: limits.batch_size,
                     threads: limits.threads,
-                    onnxruntime: match &limits.engine {
-                        Engine::OnnxRuntime(library) => Some(library.clone()),
-                        Engine::Tract => None,
-                    },
+                    onnxruntime: limits.engine.library().map(Path::to_path_buf),
                 };
                 let ran = sandboxed(&program, &job, &job_dir, &bytes, &process_limits).await;
                 let _ = tokio::fs::remove_dir_all(&job_dir).await;
