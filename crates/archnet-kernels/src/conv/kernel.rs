@@ -505,12 +505,9 @@ pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], dweight: &mut [f
 pub fn backward_bias(dims: [usize; 3], dy: &[f32], dbias: &mut [f32]) {
     let [batch, channels, pixels] = dims;
     dbias.par_iter_mut().enumerate().for_each(|(c, d)| {
-        *d = (0..batch)
-            .map(|n| {
-                dy[(n * channels + c) * pixels..][..pixels]
-                    .iter()
-                    .sum::<f32>()
-            })
+        let sum: f64 = (0..batch)
+            .map(|n| crate::sum::sum_map(&dy[(n * channels + c) * pixels..][..pixels], |v| v))
             .sum();
+        *d = sum as f32;
     });
 }

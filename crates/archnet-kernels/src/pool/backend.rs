@@ -19,13 +19,18 @@ use crate::conv::{contiguous, values};
 /// Non-overlapping max pooling (stride = kernel, no padding; the caller checks).
 #[backend_extension(Flex, Autodiff)]
 pub trait PoolOps: Backend {
-    /// `[N, C, H, W]` → `[N, C, H / kh, W / kw]`.
-    fn archnet_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self>;
+    /// `[N, C, H, W]` → `[N, C, H / kh, W / kw]`, through a ReLU if `relu`.
+    fn archnet_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        relu: bool,
+    ) -> FloatTensor<Self>;
 
     /// The output and, per output, where its maximum sits (backend-specific encoding).
     fn archnet_max_pool2d_with_indices(
         x: FloatTensor<Self>,
         kernel: [usize; 2],
+        relu: bool,
     ) -> (FloatTensor<Self>, IntTensor<Self>);
 
     /// The input gradient (of shape `x_shape`) from the output gradient and the indices of the
@@ -56,9 +61,13 @@ impl Planes {
     }
 }
 
+/// The window position of an output that the ReLU after the pooling set to 0: its gradient is 0.
+pub(crate) const DROPPED: u8 = u8::MAX;
+
 /// Forward: maxima and, per output, the window position of its maximum (row-major in the window;
-/// the first of equal values, a NaN wins as in burn).
-fn pool_forward(x: FlexTensor, kernel: [usize; 2]) -> (Vec<f32>, Vec<u8>, Shape) {
+/// the first of equal values, a NaN wins as in burn); with `relu`, a maximum that is not
+/// positive gives 0 at position [`DROPPED`].
+fn pool_forward(x: FlexTensor, kernel: [usize; 2], relu: bool) -> (Vec<f32>, Vec<u8>, Shape) {
     let p = Planes::new(&x.shape(), kernel);
     let [h, w] = p.input;
     let [oh, ow] = p.output;
@@ -70,25 +79,49 @@ fn pool_forward(x: FlexTensor, kernel: [usize; 2]) -> (Vec<f32>, Vec<u8>, Shape)
         .zip(positions.par_chunks_mut(oh * ow))
         .zip(values.par_chunks(h * w))
         .for_each(|((out, positions), plane)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
-                    let mut first = true;
-                    for ky in 0..kernel[0] {
-                        let row = &plane[(oy * kernel[0] + ky) * w + ox * kernel[1]..][..kernel[1]];
-                        for (kx, &v) in row.iter().enumerate() {
-                            if first || v > best || (v.is_nan() && !best.is_nan()) {
-                                (best, at, first) = (v, (ky * kernel[1] + kx) as u8, false);
-                            }
-                        }
-                    }
-                    out[oy * ow + ox] = best;
-                    positions[oy * ow + ox] = at;
-                }
+            // The usual 2×2 window with its size known to the compiler, any other as given.
+            if kernel == [2, 2] {
+                pool_plane(plane, w, [2, 2], out, positions, ow, relu);
+            } else {
+                pool_plane(plane, w, kernel, out, positions, ow, relu);
             }
         });
     let [n, c, _, _] = x.shape().dims();
     (out, positions, Shape::from(vec![n, c, oh, ow]))
+}
+
+/// One plane's maxima and their window positions (row-major in the window; the first of equal
+/// values, and a NaN wins as in burn).
+#[inline(always)]
+fn pool_plane(
+    plane: &[f32],
+    w: usize,
+    [kh, kw]: [usize; 2],
+    out: &mut [f32],
+    positions: &mut [u8],
+    ow: usize,
+    relu: bool,
+) {
+    let rows = out.chunks_exact_mut(ow).zip(positions.chunks_exact_mut(ow));
+    for (oy, (out, positions)) in rows.enumerate() {
+        for (ox, (out, position)) in out.iter_mut().zip(positions.iter_mut()).enumerate() {
+            let start = oy * kh * w + ox * kw;
+            let (mut best, mut at) = (plane[start], 0u8);
+            for ky in 0..kh {
+                let row = &plane[start + ky * w..][..kw];
+                for (kx, &v) in row.iter().enumerate() {
+                    if v > best || (v.is_nan() && !best.is_nan()) {
+                        (best, at) = (v, (ky * kw + kx) as u8);
+                    }
+                }
+            }
+            (*out, *position) = if relu && !(best > 0.0 || best.is_nan()) {
+                (0.0, DROPPED)
+            } else {
+                (best, at)
+            };
+        }
+    }
 }
 
 /// Backward: each input position gets the gradient of the window it is the maximum of, or 0.
@@ -96,15 +129,23 @@ fn pool_backward(x_shape: &Shape, kernel: [usize; 2], grad: &[f32], positions: &
     let p = Planes::new(x_shape, kernel);
     let [h, w] = p.input;
     let [oh, ow] = p.output;
+    // Each window position's offset from the window's corner, instead of a division per output.
+    let offsets: Vec<usize> = (0..kernel[0] * kernel[1])
+        .map(|at| (at / kernel[1]) * w + at % kernel[1])
+        .collect();
     let mut dx = vec![0.0f32; p.count * h * w];
     dx.par_chunks_mut(h * w)
         .zip(grad.par_chunks(oh * ow).zip(positions.par_chunks(oh * ow)))
         .for_each(|(plane, (grad, positions))| {
             for oy in 0..oh {
+                let row = oy * kernel[0] * w;
                 for ox in 0..ow {
-                    let at = positions[oy * ow + ox] as usize;
-                    let (ky, kx) = (at / kernel[1], at % kernel[1]);
-                    plane[(oy * kernel[0] + ky) * w + ox * kernel[1] + kx] = grad[oy * ow + ox];
+                    let at = positions[oy * ow + ox];
+                    // DROPPED is a real position only for a 256-value window, which the ReLU
+                    // form refuses (`super::pool`).
+                    if at != DROPPED || offsets.len() > usize::from(DROPPED) {
+                        plane[row + ox * kernel[1] + offsets[usize::from(at)]] = grad[oy * ow + ox];
+                    }
                 }
             }
         });
@@ -112,16 +153,17 @@ fn pool_backward(x_shape: &Shape, kernel: [usize; 2], grad: &[f32], positions: &
 }
 
 impl PoolOps for Flex {
-    fn archnet_max_pool2d(x: FlexTensor, kernel: [usize; 2]) -> FlexTensor {
-        let (out, _, shape) = pool_forward(x, kernel);
+    fn archnet_max_pool2d(x: FlexTensor, kernel: [usize; 2], relu: bool) -> FlexTensor {
+        let (out, _, shape) = pool_forward(x, kernel, relu);
         FlexTensor::from_data(TensorData::new(out, shape))
     }
 
     fn archnet_max_pool2d_with_indices(
         x: FlexTensor,
         kernel: [usize; 2],
+        relu: bool,
     ) -> (FlexTensor, FlexTensor) {
-        let (out, positions, shape) = pool_forward(x, kernel);
+        let (out, positions, shape) = pool_forward(x, kernel, relu);
         (
             FlexTensor::from_data(TensorData::new(out, shape.clone())),
             FlexTensor::from_data(TensorData::new(positions, shape)),
@@ -169,7 +211,11 @@ impl<B: Backend + PoolOps> Backward<B, 1> for MaxPoolBackward {
 }
 
 impl<B: Backend + PoolOps, C: CheckpointStrategy> PoolOps for Autodiff<B, C> {
-    fn archnet_max_pool2d(x: FloatTensor<Self>, kernel: [usize; 2]) -> FloatTensor<Self> {
+    fn archnet_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        relu: bool,
+    ) -> FloatTensor<Self> {
         match MaxPoolBackward
             .prepare::<C>([x.node()])
             .compute_bound()
@@ -178,21 +224,27 @@ impl<B: Backend + PoolOps, C: CheckpointStrategy> PoolOps for Autodiff<B, C> {
             OpsKind::Tracked(prep) => {
                 let x = x.into_primitive();
                 let shape = x.shape();
-                let (out, indices) = B::archnet_max_pool2d_with_indices(x, kernel);
+                let (out, indices) = B::archnet_max_pool2d_with_indices(x, kernel, relu);
                 prep.finish((shape, indices, kernel), out)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(B::archnet_max_pool2d(x.into_primitive(), kernel))
+                prep.finish(B::archnet_max_pool2d(x.into_primitive(), kernel, relu))
             }
         }
     }
 
     // Under autodiff (second-order use, which archnet never makes), burn's own pooling and its
-    // index format, consistently between the two.
+    // index format, consistently between the two; burn's indices cannot mark a window the ReLU
+    // dropped, so that form is refused.
     fn archnet_max_pool2d_with_indices(
         x: FloatTensor<Self>,
         kernel: [usize; 2],
+        relu: bool,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
+        assert!(
+            !relu,
+            "archnet's pooling with a ReLU has no second-order gradient"
+        );
         let MaxPool2dWithIndices { output, indices } =
             <Self as ModuleOps<Self>>::max_pool2d_with_indices(
                 x,

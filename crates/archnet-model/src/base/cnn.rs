@@ -1,6 +1,6 @@
 //! A small LeNet-style CNN for MNIST-like data, plain or encrypted.
 
-use archnet_kernels::conv;
+use archnet_kernels::{conv, pool};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -38,8 +38,9 @@ impl Cnn {
 
     /// `[N, C, H, W]` → logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = archnet_kernels::pool::forward(&self.pool, relu(conv::forward(&self.conv1, x)));
-        let x = archnet_kernels::pool::forward(&self.pool, relu(conv::forward(&self.conv2, x)));
+        // Each ReLU runs inside the pooling after it (`pool::forward_relu`: the same function).
+        let x = pool::forward_relu(&self.pool, conv::forward(&self.conv1, x));
+        let x = pool::forward_relu(&self.pool, conv::forward(&self.conv2, x));
         let x = adaptive_avg_pool(x, POOLED).flatten::<2>(1, 3);
         self.fc2.forward(relu(self.fc1.forward(x)))
     }

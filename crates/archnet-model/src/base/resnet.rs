@@ -6,11 +6,11 @@
 //! smaller ones.
 
 use archnet_kernels::conv;
+use archnet_kernels::norm::{self, After};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 /// The standard ResNet depths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,20 +121,24 @@ impl Block {
         )
     }
 
+    /// Each batch norm runs fused with the ReLU after it, the last one with the shortcut's sum
+    /// and the block's ReLU too ([`norm::forward`]).
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some(d) => d.bn.forward(conv::forward(&d.conv, x.clone())),
+            Some(d) => norm::forward(&d.bn, conv::forward(&d.conv, x.clone()), After::Nothing),
             None => x.clone(),
         };
         let last = self.convs.len() - 1;
         let mut y = x;
         for (i, (c, n)) in self.convs.iter().zip(&self.norms).enumerate() {
-            y = n.forward(conv::forward(c, y));
-            if i != last {
-                y = relu(y);
-            }
+            let after = if i == last {
+                After::AddRelu(Box::new(shortcut.clone()))
+            } else {
+                After::Relu
+            };
+            y = norm::forward(n, conv::forward(c, y), after);
         }
-        relu(y + shortcut)
+        y
     }
 }
 
@@ -174,7 +178,7 @@ impl ResNet {
 
     /// `[N, C, H, W]` → logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = relu(self.stem_bn.forward(conv::forward(&self.stem, x)));
+        let mut x = norm::forward(&self.stem_bn, conv::forward(&self.stem, x), After::Relu);
         for block in &self.blocks {
             x = block.forward(x);
         }
