@@ -105,7 +105,7 @@ impl LayerStack {
                     relu
                 }
                 LayerSpec::ConvTranspose { relu, .. } => {
-                    x = self.deconvs[deconv].forward(x);
+                    x = conv::forward_transpose(&self.deconvs[deconv], x);
                     deconv += 1;
                     relu
                 }

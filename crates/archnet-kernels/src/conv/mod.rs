@@ -9,17 +9,19 @@
 mod backend;
 mod dot;
 pub mod kernel;
+mod transpose;
 
 use std::sync::OnceLock;
 
-use burn::backend::ops::ConvOptions;
+use burn::backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn::backend::{Dispatch, DispatchTensor, DispatchTensorKind};
 use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2d;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 
 pub use backend::ConvOps;
 pub(crate) use backend::{contiguous, values};
+pub use transpose::ConvTransposeOps;
 
 /// Which convolution [`forward`] runs on the CPU backend (and which max pooling
 /// [`crate::pool::forward`] runs: the switch covers both kernels).
@@ -81,6 +83,34 @@ pub fn conv2d(
             <Dispatch as ConvOps>::archnet_conv2d(x, weight, bias.into_dispatch(), options)
         }
         None => <Dispatch as ConvOps>::archnet_conv2d_unbiased(x, weight, options),
+    })
+}
+
+/// `layer`'s forward pass, as [`ConvTranspose2d::forward`] computes it, on the convolution's
+/// kernels where the tensors live on the CPU backend (`transpose.rs` says how).
+pub fn forward_transpose(layer: &ConvTranspose2d, input: Tensor<4>) -> Tensor<4> {
+    let x = input.into_dispatch();
+    if ConvImplementation::current() == ConvImplementation::Burn || !on_flex(&x) {
+        return layer.forward(Tensor::from_dispatch(x));
+    }
+    let options = ConvTransposeOptions::new(
+        layer.stride,
+        layer.padding,
+        layer.padding_out,
+        layer.dilation,
+        layer.groups,
+    );
+    let weight = layer.weight.val().into_dispatch();
+    Tensor::from_dispatch(match &layer.bias {
+        Some(bias) => <Dispatch as ConvTransposeOps>::archnet_conv_transpose2d(
+            x,
+            weight,
+            bias.val().into_dispatch(),
+            options,
+        ),
+        None => {
+            <Dispatch as ConvTransposeOps>::archnet_conv_transpose2d_unbiased(x, weight, options)
+        }
     })
 }
 
@@ -287,6 +317,61 @@ mod tests {
                     rb.unsqueeze(),
                     &format!("case {i} bias gradient"),
                 );
+            }
+        }
+    }
+
+    /// The transposed convolution: output and the input, weight and bias gradients of ours and
+    /// burn's, for the keys' 2×2 stride-2 layer, a padded 3×3, a strided one with output
+    /// padding, a dilated one and one without a bias.
+    #[test]
+    fn transposed_matches_burn_forward_and_gradients() {
+        use burn::nn::conv::ConvTranspose2dConfig;
+        let device = crate::device().autodiff();
+        // (input [n, c, h, w], out channels, kernel, stride, padding, padding_out, dilation, bias)
+        let cases = [
+            ([2, 3, 5, 4], 4, 2, 2, 0, 0, 1, true),
+            ([3, 2, 6, 6], 5, 3, 1, 1, 0, 1, true),
+            ([2, 4, 4, 5], 3, 3, 2, 1, 1, 1, true),
+            ([1, 3, 5, 5], 2, 3, 1, 2, 0, 2, true),
+            ([2, 2, 3, 3], 3, 2, 2, 0, 0, 1, false),
+        ];
+        for (i, (shape, cout, k, s, p, op, d, bias)) in cases.into_iter().enumerate() {
+            let layer = ConvTranspose2dConfig::new([shape[1], cout], [k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_padding_out([op, op])
+                .with_dilation([d, d])
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<4>::random(shape, Distribution::Default, &device).require_grad();
+            let out_shape = layer.forward(x.clone()).dims();
+            let weighting = Tensor::<4>::random(out_shape, Distribution::Default, &device);
+            let run = |ours: bool| {
+                let out = if ours {
+                    forward_transpose(&layer, x.clone())
+                } else {
+                    layer.forward(x.clone())
+                };
+                let grads = (out.clone() * weighting.clone()).sum().backward();
+                let bias_grad = layer.bias.as_ref().map(|b| {
+                    let g: Tensor<1> = b.val().grad(&grads).expect("tracked");
+                    g.unsqueeze::<4>()
+                });
+                (
+                    out.inner(),
+                    x.grad(&grads).expect("tracked"),
+                    layer.weight.val().grad(&grads).expect("tracked"),
+                    bias_grad,
+                )
+            };
+            let (out, dx, dw, db) = run(true);
+            let (ro, rx, rw, rb) = run(false);
+            assert_close(out, ro, &format!("transposed case {i} output"));
+            assert_close(dx, rx, &format!("transposed case {i} input gradient"));
+            assert_close(dw, rw, &format!("transposed case {i} weight gradient"));
+            if let (Some(db), Some(rb)) = (db, rb) {
+                assert_close(db, rb, &format!("transposed case {i} bias gradient"));
             }
         }
     }
