@@ -1,10 +1,11 @@
 //! archnet's own 2-D convolution for the CPU backend (forward and gradients), used by every
-//! convolution layer of keys and base models.
+//! convolution and transposed-convolution layer of keys and base models.
 //!
-//! The layers stay burn's [`Conv2d`] modules (same parameters, records and ONNX export); only
-//! their forward call goes through [`forward`], which runs [`kernel`] on the `Flex` backend and
-//! burn's `conv2d` anywhere else (GPU backends). Setting `ARCHNET_CONV=burn` selects burn's
-//! convolution on the CPU too, for comparisons (`archnet bench`, results/bench.md).
+//! The layers stay burn's [`Conv2d`] and [`ConvTranspose2d`] modules (same parameters, records
+//! and ONNX export); only their forward call goes through [`forward`] or [`forward_transpose`],
+//! which run [`kernel`] on the `Flex` backend and burn's operations anywhere else (GPU
+//! backends). Setting `ARCHNET_CONV=burn` selects burn's on the CPU too, for comparisons
+//! (`archnet bench`, results/bench.md).
 
 mod backend;
 mod dot;
@@ -23,8 +24,8 @@ pub use backend::ConvOps;
 pub(crate) use backend::{contiguous, values};
 pub use transpose::ConvTransposeOps;
 
-/// Which convolution [`forward`] runs on the CPU backend (and which max pooling
-/// [`crate::pool::forward`] runs: the switch covers both kernels).
+/// Which convolution [`forward`] runs on the CPU backend (and which transposed convolution, max
+/// pooling and batch norm run: the switch covers every archnet kernel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvImplementation {
     /// [`kernel`]: im2col + one matrix product per group of samples (the default).
