@@ -6,18 +6,14 @@
 //! backend's own `conv2d` and its gradients, so the extension never changes what is computed,
 //! only how fast.
 
-use burn::backend::autodiff::{
-    Autodiff, NodeId,
-    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
-    grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
-};
+use burn::backend::autodiff::{Autodiff, checkpoint::strategy::CheckpointStrategy};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, DType, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Shape, TensorData};
 
+use super::autodiff::{self, ConvFamily};
 use super::kernel::{self, ConvGeometry};
 
 /// A 2-D convolution with its own forward and gradient kernels (see the module docs).
@@ -209,86 +205,49 @@ impl ConvOps for Flex {
     }
 }
 
-/// The backward step of the convolution: parents are x, weight and (maybe) bias.
+/// The convolution as a [`ConvFamily`], for the shared autodiff step.
 #[derive(Debug)]
-struct Conv2dBackward;
+struct Conv;
 
-/// Checkpointed forward inputs and the options: what the gradients need.
-type Conv2dState = (NodeId, NodeId, Option<NodeId>, ConvOptions<2>);
+impl<B: Backend + ConvOps> ConvFamily<B> for Conv {
+    type Options = ConvOptions<2>;
 
-impl<B: Backend + ConvOps> Backward<B, 3> for Conv2dBackward {
-    type State = Conv2dState;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_id, weight_id, bias_id, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_id);
-
-        if let (Some(node), Some(bias_id)) = (node_bias, bias_id) {
-            let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias_id);
-            let db = B::archnet_conv2d_bias_backward(x.clone(), bias, grad.clone());
-            grads.register::<B>(node.id, db);
-        }
-        if let Some(node) = node_x {
-            let dx = B::archnet_conv2d_x_backward(
-                x.clone(),
-                weight.clone(),
-                grad.clone(),
-                options.clone(),
-            );
-            grads.register::<B>(node.id, dx);
-        }
-        if let Some(node) = node_weight {
-            let dw = B::archnet_conv2d_weight_backward(x, weight, grad, options);
-            grads.register::<B>(node.id, dw);
+    fn forward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<B> {
+        match bias {
+            Some(bias) => B::archnet_conv2d(x, weight, bias, options),
+            None => B::archnet_conv2d_unbiased(x, weight, options),
         }
     }
-}
 
-/// The forward pass under autodiff: records [`Conv2dBackward`] when any input is tracked.
-fn autodiff_forward<B: Backend + ConvOps, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    weight: FloatTensor<Autodiff<B, C>>,
-    bias: Option<FloatTensor<Autodiff<B, C>>>,
-    options: ConvOptions<2>,
-) -> FloatTensor<Autodiff<B, C>> {
-    let inner = |x, weight, bias: Option<FloatTensor<B>>, options| match bias {
-        Some(bias) => B::archnet_conv2d(x, weight, bias, options),
-        None => B::archnet_conv2d_unbiased(x, weight, options),
-    };
-    // A missing bias is a parent that never needs a gradient: x's node fills its slot and the
-    // state records no bias, so one backward step covers both cases.
-    let bias_node = bias.as_ref().map_or_else(|| x.node(), |b| b.node());
-    let prepared = Conv2dBackward
-        .prepare::<C>([x.node(), weight.node(), bias_node])
-        .compute_bound()
-        .stateful();
-    match prepared {
-        OpsKind::Tracked(mut prep) => {
-            let x_id = prep.checkpoint(&x);
-            let weight_id = prep.checkpoint(&weight);
-            let bias_id = bias.as_ref().map(|b| prep.checkpoint(b));
-            let output = inner(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.map(|b| b.into_primitive()),
-                options.clone(),
-            );
-            prep.finish((x_id, weight_id, bias_id, options), output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(inner(
-            x.into_primitive(),
-            weight.into_primitive(),
-            bias.map(|b| b.into_primitive()),
-            options,
-        )),
+    fn x_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<B> {
+        B::archnet_conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    fn weight_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<B> {
+        B::archnet_conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    fn bias_backward(
+        x: FloatTensor<B>,
+        bias: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        B::archnet_conv2d_bias_backward(x, bias, output_grad)
     }
 }
 
@@ -299,7 +258,7 @@ impl<B: Backend + ConvOps, C: CheckpointStrategy> ConvOps for Autodiff<B, C> {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        autodiff_forward::<B, C>(x, weight, Some(bias), options)
+        autodiff::forward::<B, C, Conv>(x, weight, Some(bias), options)
     }
 
     fn archnet_conv2d_unbiased(
@@ -307,7 +266,7 @@ impl<B: Backend + ConvOps, C: CheckpointStrategy> ConvOps for Autodiff<B, C> {
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        autodiff_forward::<B, C>(x, weight, None, options)
+        autodiff::forward::<B, C, Conv>(x, weight, None, options)
     }
 
     // The gradient functions under autodiff (second-order gradients, which archnet never takes)

@@ -7,6 +7,7 @@
 //! backends). Setting `ARCHNET_CONV=burn` selects burn's on the CPU too, for comparisons
 //! (`archnet bench`, results/bench.md).
 
+mod autodiff;
 mod backend;
 mod dot;
 pub mod kernel;

@@ -9,12 +9,7 @@
 //! gradients with its generic 3-D convolution and layout copies (8.6% of a paper-cifar key's
 //! training step, results/bench.md). Groups and output padding ≥ stride go to burn.
 
-use burn::backend::autodiff::{
-    Autodiff, NodeId,
-    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
-    grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
-};
+use burn::backend::autodiff::{Autodiff, checkpoint::strategy::CheckpointStrategy};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::{ConvTransposeOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
@@ -22,6 +17,7 @@ use burn::backend::{Backend, DType, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Shape, TensorData};
 use rayon::prelude::*;
 
+use super::autodiff::{self, ConvFamily};
 use super::backend::{contiguous, values};
 use super::kernel::{self, ConvGeometry};
 
@@ -195,82 +191,49 @@ impl ConvTransposeOps for Flex {
     }
 }
 
-/// The backward step of the transposed convolution: parents are x, weight and (maybe) bias.
+/// The transposed convolution as a [`ConvFamily`], for the shared autodiff step.
 #[derive(Debug)]
-struct ConvTranspose2dBackward;
+struct Transposed;
 
-impl<B: Backend + ConvTransposeOps> Backward<B, 3> for ConvTranspose2dBackward {
-    type State = (NodeId, NodeId, Option<NodeId>, ConvTransposeOptions<2>);
+impl<B: Backend + ConvTransposeOps> ConvFamily<B> for Transposed {
+    type Options = ConvTransposeOptions<2>;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_id, weight_id, bias_id, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_id);
-        if let (Some(node), Some(bias_id)) = (node_bias, bias_id) {
-            let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias_id);
-            let db = B::archnet_conv_transpose2d_bias_backward(x.clone(), bias, grad.clone());
-            grads.register::<B>(node.id, db);
-        }
-        if let Some(node) = node_x {
-            let dx = B::archnet_conv_transpose2d_x_backward(
-                x.clone(),
-                weight.clone(),
-                grad.clone(),
-                options.clone(),
-            );
-            grads.register::<B>(node.id, dx);
-        }
-        if let Some(node) = node_weight {
-            let dw = B::archnet_conv_transpose2d_weight_backward(x, weight, grad, options);
-            grads.register::<B>(node.id, dw);
+    fn forward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        bias: Option<FloatTensor<B>>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<B> {
+        match bias {
+            Some(bias) => B::archnet_conv_transpose2d(x, weight, bias, options),
+            None => B::archnet_conv_transpose2d_unbiased(x, weight, options),
         }
     }
-}
 
-/// The forward pass under autodiff: records [`ConvTranspose2dBackward`] when any input is
-/// tracked (a missing bias is x's node in its slot, never given a gradient, as in the
-/// convolution's).
-fn autodiff_forward<B: Backend + ConvTransposeOps, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    weight: FloatTensor<Autodiff<B, C>>,
-    bias: Option<FloatTensor<Autodiff<B, C>>>,
-    options: ConvTransposeOptions<2>,
-) -> FloatTensor<Autodiff<B, C>> {
-    let inner = |x, weight, bias: Option<FloatTensor<B>>, options| match bias {
-        Some(bias) => B::archnet_conv_transpose2d(x, weight, bias, options),
-        None => B::archnet_conv_transpose2d_unbiased(x, weight, options),
-    };
-    let bias_node = bias.as_ref().map_or_else(|| x.node(), |b| b.node());
-    let prepared = ConvTranspose2dBackward
-        .prepare::<C>([x.node(), weight.node(), bias_node])
-        .compute_bound()
-        .stateful();
-    match prepared {
-        OpsKind::Tracked(mut prep) => {
-            let x_id = prep.checkpoint(&x);
-            let weight_id = prep.checkpoint(&weight);
-            let bias_id = bias.as_ref().map(|b| prep.checkpoint(b));
-            let output = inner(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.map(|b| b.into_primitive()),
-                options.clone(),
-            );
-            prep.finish((x_id, weight_id, bias_id, options), output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(inner(
-            x.into_primitive(),
-            weight.into_primitive(),
-            bias.map(|b| b.into_primitive()),
-            options,
-        )),
+    fn x_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<B> {
+        B::archnet_conv_transpose2d_x_backward(x, weight, output_grad, options)
+    }
+
+    fn weight_backward(
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<B> {
+        B::archnet_conv_transpose2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    fn bias_backward(
+        x: FloatTensor<B>,
+        bias: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        B::archnet_conv_transpose2d_bias_backward(x, bias, output_grad)
     }
 }
 
@@ -281,7 +244,7 @@ impl<B: Backend + ConvTransposeOps, C: CheckpointStrategy> ConvTransposeOps for 
         bias: FloatTensor<Self>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        autodiff_forward::<B, C>(x, weight, Some(bias), options)
+        autodiff::forward::<B, C, Transposed>(x, weight, Some(bias), options)
     }
 
     fn archnet_conv_transpose2d_unbiased(
@@ -289,7 +252,7 @@ impl<B: Backend + ConvTransposeOps, C: CheckpointStrategy> ConvTransposeOps for 
         weight: FloatTensor<Self>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        autodiff_forward::<B, C>(x, weight, None, options)
+        autodiff::forward::<B, C, Transposed>(x, weight, None, options)
     }
 
     // Second-order gradients (which archnet never takes) are burn's composite ones.
