@@ -21,7 +21,7 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// freed memory back to the kernel after a delay, and the next step faults it back in as zeroed
 /// pages: 18.6% of resnet-18's training time (results/bench.md). The commands that run tensor
 /// work keep freed memory for reuse instead, as PyTorch's caching allocator does (resnet-18
-/// 10.8–12.4 → 13.9 samples/s, results/bench.md). The server and the sandboxed validator keep
+/// 10.7–11.7 → 12.9 samples/s, results/bench.md). The server and the sandboxed validator keep
 /// the default, so what one validation used goes back to the system.
 fn keep_freed_memory(command: &cli::Command) {
     if matches!(

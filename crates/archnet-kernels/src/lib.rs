@@ -9,6 +9,7 @@
 pub mod conv;
 pub mod norm;
 pub mod pool;
+mod relu;
 mod sum;
 
 /// The device the kernels' tests run on (burn's default).

@@ -76,7 +76,7 @@ pub fn conv2d(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     let x = x.into_dispatch();
-    if ConvImplementation::current() == ConvImplementation::Burn || !on_flex(&x) {
+    if !kernels_run_on(&x) {
         return burn::tensor::module::conv2d(Tensor::from_dispatch(x), weight, bias, options);
     }
     let weight = weight.into_dispatch();
@@ -92,7 +92,7 @@ pub fn conv2d(
 /// kernels where the tensors live on the CPU backend (`transpose.rs` says how).
 pub fn forward_transpose(layer: &ConvTranspose2d, input: Tensor<4>) -> Tensor<4> {
     let x = input.into_dispatch();
-    if ConvImplementation::current() == ConvImplementation::Burn || !on_flex(&x) {
+    if !kernels_run_on(&x) {
         return layer.forward(Tensor::from_dispatch(x));
     }
     let options = ConvTransposeOptions::new(
@@ -116,8 +116,12 @@ pub fn forward_transpose(layer: &ConvTranspose2d, input: Tensor<4>) -> Tensor<4>
     })
 }
 
-/// Whether the tensor is on burn-flex, directly or under autodiff.
-pub(crate) fn on_flex(tensor: &DispatchTensor) -> bool {
+/// Whether archnet's kernels run on this tensor: they are selected (`ARCHNET_CONV`) and it lives
+/// on burn-flex, directly or under autodiff. Every kernel's entry point asks this.
+pub(crate) fn kernels_run_on(tensor: &DispatchTensor) -> bool {
+    if ConvImplementation::current() != ConvImplementation::Archnet {
+        return false;
+    }
     match &tensor.kind {
         DispatchTensorKind::Flex(_) => true,
         DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),

@@ -167,15 +167,26 @@ impl NormOps for Flex {
 #[derive(Debug)]
 struct BatchNormBackward;
 
-/// Checkpointed x and gamma, the batch statistics as the forward pass made them, its output
-/// where a ReLU masks the gradient, epsilon, and whether a residual was added.
+/// What followed the batch norm in the forward pass, with its output where the backward step
+/// needs it.
+#[derive(Debug, Clone)]
+enum Tail<T> {
+    /// Nothing: the output is not needed.
+    Nothing,
+    /// A ReLU: its output masks the gradient.
+    Relu(T),
+    /// The shortcut's sum and a ReLU: the masked gradient is also the shortcut's.
+    AddRelu(T),
+}
+
+/// Checkpointed x and gamma, the batch statistics as the forward pass made them, what followed
+/// the batch norm, and epsilon.
 type BatchNormState<B> = (
     NodeId,
     NodeId,
     [FloatTensor<B>; 2],
-    Option<FloatTensor<B>>,
+    Tail<FloatTensor<B>>,
     f64,
-    bool,
 );
 
 impl<B: Backend + NormOps> Backward<B, 4> for BatchNormBackward {
@@ -189,21 +200,22 @@ impl<B: Backend + NormOps> Backward<B, 4> for BatchNormBackward {
     ) {
         let [node_x, node_gamma, node_beta, node_residual] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_id, gamma_id, [mean, variance], relu_out, epsilon, residual) = ops.state;
+        let (x_id, gamma_id, [mean, variance], tail, epsilon) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
         let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(gamma_id);
         // With a residual, the ReLU's gradient is also the residual's: take it once, then
         // differentiate the batch norm alone. Without a ReLU mask, the output argument is not
         // read: the gradient stands in for it.
-        let (grad, mask) = match relu_out {
-            Some(out) if residual => {
+        let (grad, mask) = match tail {
+            Tail::AddRelu(out) => {
                 let dz = B::archnet_relu_backward(out, grad);
                 if let Some(node) = node_residual {
                     grads.register::<B>(node.id, dz.clone());
                 }
                 (dz, None)
             }
-            other => (grad, other),
+            Tail::Relu(out) => (grad, Some(out)),
+            Tail::Nothing => (grad, None),
         };
         let relu = mask.is_some();
         let output = mask.unwrap_or_else(|| grad.clone());
@@ -250,13 +262,17 @@ fn autodiff_forward<B: Backend + NormOps, C: CheckpointStrategy>(
                 beta.into_primitive(),
                 residual.map(|r| r.into_primitive()),
             );
+            let tail = match (has_residual, relu) {
+                (true, _) => Tail::AddRelu(out.clone()),
+                (false, true) => Tail::Relu(out.clone()),
+                (false, false) => Tail::Nothing,
+            };
             let state = (
                 x_id,
                 gamma_id,
                 [mean.clone(), variance.clone()],
-                (relu || has_residual).then(|| out.clone()),
+                tail,
                 epsilon,
-                has_residual,
             );
             (
                 prep.finish(state, out),

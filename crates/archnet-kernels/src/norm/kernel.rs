@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use crate::relu::{passes, relu};
 use crate::sum::{sum_map, sum_pairs3};
 
 /// The shape of the values: `batch` planes of `channels` channels, `size` values each.
@@ -41,19 +42,6 @@ impl Planes {
     fn planes_per_task(&self) -> usize {
         (16_384 / self.size.max(1)).max(1)
     }
-}
-
-/// ReLU as burn-flex computes it: a NaN stays NaN.
-#[inline(always)]
-fn relu(v: f32) -> f32 {
-    if v.is_nan() || v > 0.0 { v } else { 0.0 }
-}
-
-/// ReLU's gradient mask as burn-flex applies it: the gradient passes where the output is
-/// positive or NaN.
-#[inline(always)]
-fn passes(out: f32) -> bool {
-    out.is_nan() || out > 0.0
 }
 
 /// Each channel's mean and biased variance (two passes over the channel: the mean, then the

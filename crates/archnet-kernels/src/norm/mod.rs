@@ -22,7 +22,7 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::conv::{ConvImplementation, on_flex};
+use crate::conv::kernels_run_on;
 pub use backend::NormOps;
 
 /// What the fused call applies after the batch norm.
@@ -86,14 +86,13 @@ pub fn forward(layer: &BatchNorm, x: Tensor<4>, after: After) -> Tensor<4> {
 fn fused(layer: &BatchNorm, x: &Tensor<4>, after: &After) -> bool {
     x.device().is_autodiff()
         && layer.training.is_enabled()
-        && ConvImplementation::current() == ConvImplementation::Archnet
         && x.dtype() == DType::F32
         && layer.gamma.val().dtype() == DType::F32
         && match after {
             After::AddRelu(r) => r.dims() == x.dims() && r.dtype() == DType::F32,
             _ => true,
         }
-        && on_flex(&x.clone().into_dispatch())
+        && kernels_run_on(&x.clone().into_dispatch())
 }
 
 #[cfg(test)]

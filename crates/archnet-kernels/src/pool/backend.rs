@@ -15,6 +15,7 @@ use burn::tensor::{Shape, TensorData};
 use rayon::prelude::*;
 
 use crate::conv::{contiguous, values};
+use crate::relu::passes;
 
 /// Non-overlapping max pooling (stride = kernel, no padding; the caller checks).
 #[backend_extension(Flex, Autodiff)]
@@ -115,7 +116,7 @@ fn pool_plane(
                     }
                 }
             }
-            (*out, *position) = if relu && !(best > 0.0 || best.is_nan()) {
+            (*out, *position) = if relu && !passes(best) {
                 (0.0, DROPPED)
             } else {
                 (best, at)

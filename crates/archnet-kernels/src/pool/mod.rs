@@ -19,7 +19,7 @@ use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::conv::{ConvImplementation, on_flex};
+use crate::conv::kernels_run_on;
 pub use backend::PoolOps;
 
 /// `layer`'s forward pass, as [`MaxPool2d::forward`] computes it.
@@ -37,8 +37,7 @@ pub fn forward_relu(layer: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
 fn pool(layer: &MaxPool2d, input: Tensor<4>, relu_after: bool) -> Tensor<4> {
     let [_, _, h, w] = input.dims();
     let kernel = layer.kernel_size;
-    let supported = ConvImplementation::current() == ConvImplementation::Archnet
-        && layer.stride == kernel
+    let supported = layer.stride == kernel
         && layer.dilation == [1, 1]
         && !layer.ceil_mode
         && matches!(
@@ -51,7 +50,7 @@ fn pool(layer: &MaxPool2d, input: Tensor<4>, relu_after: bool) -> Tensor<4> {
         && w >= kernel[1]
         && input.dtype() == DType::F32;
     let input = input.into_dispatch();
-    if !supported || !on_flex(&input) {
+    if !supported || !kernels_run_on(&input) {
         let pooled = layer.forward(Tensor::from_dispatch(input));
         return if relu_after { relu(pooled) } else { pooled };
     }
