@@ -29,7 +29,7 @@ pub enum Budget {
     /// What the committed results are made with.
     Full,
     /// The paper's CIFAR-10 setting with a ResNet: resnet-18 on every training image, the
-    /// original and ArchNet arms only, as many epochs as about 3 hours of 2 cores allow.
+    /// original and ArchNet arms only, 2 epochs each (about 3 hours an arm on 2 cores).
     Resnet,
 }
 
@@ -117,8 +117,9 @@ impl Table1Settings {
                 Budget::Quick => (2000, 500, "auto", 6000, 2, 1, Some(1)),
                 Budget::Full if is_cifar => (10_000, 2000, paper_key, key_samples, 10, 2, Some(5)),
                 Budget::Full => (10_000, 2000, paper_key, key_samples, 10, 3, Some(10)),
-                // Every training image; 2 epochs is what fits in about 3 hours (resnet-18 trains
-                // at about 14 ciphertexts/s, an hour an epoch, results/bench.md).
+                // Every training image for 2 epochs. bench/compare's 14 ciphertexts/s promised an
+                // hour an epoch; the background run (niced, sharing the 2 cores with benchmarks)
+                // took 3.2 hours an arm (results/table1-cifar10-resnet.md).
                 Budget::Resnet => (usize::MAX, 10_000, paper_key, key_samples, 2, 1, None),
             };
         let resnet = budget == Budget::Resnet;
@@ -173,6 +174,10 @@ pub struct Table1Result {
     pub privacy: Option<PrivacySpent>,
     /// Wall seconds of the whole experiment.
     pub wall_seconds: f64,
+    /// When the experiment finished (RFC 3339, UTC).
+    pub finished: String,
+    /// The machine it ran on, as [`crate::outputs::machine`] describes it.
+    pub machine: String,
 }
 
 /// The arms, in table order.
@@ -270,6 +275,8 @@ pub fn run_table1(
         runs,
         privacy,
         wall_seconds: started.elapsed().as_secs_f64(),
+        finished: archnet_data::fsutil::now_rfc3339(),
+        machine: crate::outputs::machine(),
     })
 }
 
@@ -546,8 +553,11 @@ impl Table1Result {
         };
         let mut md = format!("# Table 1 on {} ({} budget)\n\n", s.dataset, s.budget);
         md += &format!(
-            "Made by `{command}` on a 2-core CPU (burn flex backend): {:.0} minutes of training in all \
-             (this invocation ran {:.0} minutes; runs it found finished were reused). Key {} ({}). ",
+            "Made by `{command}`, finished {}, on {} (burn flex backend): {:.0} minutes of training \
+             in all (this invocation ran {:.0} minutes; runs it found finished were reused). Key {} \
+             ({}). ",
+            self.finished,
+            self.machine,
             self.runs.iter().map(|r| r.seconds).sum::<f64>() / 60.0,
             self.wall_seconds / 60.0,
             self.key_id,

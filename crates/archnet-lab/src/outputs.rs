@@ -22,6 +22,23 @@ pub fn invocation() -> String {
         .join(" ")
 }
 
+/// This machine for a results file: its core count and CPU model (`2 cores of AMD EPYC`),
+/// the CPU named by `/proc/cpuinfo` where there is one, else the architecture.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{cores} cores of {cpu}")
+}
+
 /// Writes `table1-<dataset>.md`, `.csv`, `-curves.png` and `-ec.png` into `out` (created if
 /// missing); `command` is how the result was made. Returns the paths written.
 ///
@@ -388,6 +405,14 @@ impl std::fmt::Display for Written<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machine_is_named_by_its_cores_and_cpu() {
+        let machine = machine();
+        let (cores, cpu) = machine.split_once(" cores of ").expect(&machine);
+        assert!(cores.parse::<usize>().is_ok_and(|n| n >= 1), "{machine}");
+        assert!(!cpu.trim().is_empty(), "{machine}");
+    }
 
     #[test]
     fn the_resnet_section_survives_a_rewrite_of_the_cnn_table_and_replaces_itself() {
