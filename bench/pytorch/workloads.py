@@ -24,6 +24,7 @@ WORKLOADS = [
     "train-cnn-encrypted",
     "train-resnet18-encrypted",
     "train-resnet18-cifar",
+    "train-resnet18-table1",
     "validate-onnx-cnn",
     "validate-onnx-resnet18",
     "validate-onnx-cnn-onnxruntime",
@@ -33,6 +34,7 @@ WORKLOADS = [
 ]
 CIPHER_SHAPE = (10, 56, 56)
 CIFAR_SHAPE = (3, 32, 32)
+PAPER_CIFAR_CIPHER_SHAPE = (10, 64, 64)  # a paper-cifar ciphertext: Table 1's ArchNet arm
 
 
 def synthetic(n):
@@ -180,9 +182,11 @@ def run(args):
         def step():
             with torch.no_grad():
                 encoder(x).numpy()
-    elif args.name in ("train-cnn-encrypted", "train-resnet18-encrypted", "train-resnet18-cifar"):
+    elif args.name in ("train-cnn-encrypted", "train-resnet18-encrypted", "train-resnet18-cifar",
+                       "train-resnet18-table1"):
         build = cnn if "cnn" in args.name else resnet18
-        shape = CIFAR_SHAPE if args.name.endswith("-cifar") else CIPHER_SHAPE
+        shape = {"train-resnet18-cifar": CIFAR_SHAPE,
+                 "train-resnet18-table1": PAPER_CIFAR_CIPHER_SHAPE}.get(args.name, CIPHER_SHAPE)
         model = build(torch, shape[0], 10)
         x = torch.from_numpy(synthetic(b * int(np.prod(shape))).reshape(b, *shape))
         step = adam_step(torch, model, torch.nn.CrossEntropyLoss(), x, torch.arange(b) % 10)

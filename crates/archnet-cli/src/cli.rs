@@ -816,7 +816,8 @@ pub enum BenchCommand {
 #[derive(Debug, clap::Args)]
 pub struct BenchWorkloadArgs {
     /// key-train-paper-mnist, key-train-paper-cifar, encrypt-paper-mnist, train-cnn-encrypted,
-    /// train-resnet18-encrypted, train-resnet18-cifar, validate-onnx-KIND (tract in process),
+    /// train-resnet18-encrypted, train-resnet18-cifar, train-resnet18-table1 (on paper-cifar
+    /// ciphertexts, 10×64×64), validate-onnx-KIND (tract in process),
     /// validate-onnx-KIND-onnxruntime (onnxruntime in process) or validate-sandboxed-KIND and
     /// validate-sandboxed-KIND-onnxruntime (the server's sandboxed child, start-up included),
     /// KIND being cnn or resnet18.

@@ -10,8 +10,9 @@
 use archnet_kernels::conv::kernel::*;
 use std::time::Instant;
 /// (in channels, out channels, input size, kernel, stride, padding): paper-cifar key layers, the
-/// cnn's two layers, the keys' 2×2 halving convolution.
-const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
+/// cnn's two layers, the keys' 2×2 halving convolution, resnet-18's stages on bench/compare's
+/// 56×56 ciphertexts and on the paper-cifar key's 64×64 ones (Table 1).
+const SHAPES: [(usize, usize, usize, usize, usize, usize); 15] = [
     (10, 30, 32, 3, 1, 1),
     (20, 20, 32, 3, 1, 1),
     (3, 10, 32, 3, 1, 1),
@@ -22,6 +23,11 @@ const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
     (128, 128, 28, 3, 1, 1),
     (256, 256, 14, 3, 1, 1),
     (512, 512, 7, 3, 1, 1),
+    (10, 64, 64, 3, 1, 1),
+    (64, 64, 64, 3, 1, 1),
+    (128, 128, 32, 3, 1, 1),
+    (256, 256, 16, 3, 1, 1),
+    (512, 512, 8, 3, 1, 1),
 ];
 
 fn main() {

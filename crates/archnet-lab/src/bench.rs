@@ -21,13 +21,14 @@ use archnet_model::key::ArchNetKey;
 use archnet_model::train::{Loss, reconstruction_loss};
 
 /// The benchmarked workloads.
-pub const WORKLOADS: [&str; 12] = [
+pub const WORKLOADS: [&str; 13] = [
     "key-train-paper-mnist",
     "key-train-paper-cifar",
     "encrypt-paper-mnist",
     "train-cnn-encrypted",
     "train-resnet18-encrypted",
     "train-resnet18-cifar",
+    "train-resnet18-table1",
     "validate-onnx-cnn",
     "validate-onnx-resnet18",
     "validate-onnx-cnn-onnxruntime",
@@ -38,6 +39,10 @@ pub const WORKLOADS: [&str; 12] = [
 
 /// The shape of plain CIFAR-10 images (`train-resnet18-cifar`).
 pub const CIFAR_SHAPE: [usize; 3] = [3, 32, 32];
+
+/// The shape of a `paper-cifar` ciphertext, what Table 1's ArchNet arm trains resnet-18 on
+/// (`train-resnet18-table1`).
+pub const PAPER_CIFAR_CIPHER_SHAPE: [usize; 3] = [10, 64, 64];
 
 /// One workload's measured throughput.
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +114,14 @@ pub fn run(workload: &str, batch: usize, warmup: usize, steps: usize) -> Result<
         "train-resnet18-cifar" => {
             train_base("resnet18", CIFAR_SHAPE, workload, batch, warmup, steps)
         }
+        "train-resnet18-table1" => train_base(
+            "resnet18",
+            PAPER_CIFAR_CIPHER_SHAPE,
+            workload,
+            batch,
+            warmup,
+            steps,
+        ),
         other => Err(ModelError::Config(format!(
             "unknown workload `{other}` (known: {})",
             WORKLOADS.join(", ")

@@ -136,6 +136,22 @@ impl ConvGeometry {
     }
 }
 
+/// The row length to store `columns` values in when gemm reads the rows across (the weight
+/// gradient sums along them): `columns` plus 4 when it is a multiple of 256, as in ResNet's 64×64,
+/// 32×32 and 8×8 maps (4,096, 2,048 and 2,048 columns per group). gemm's packing gathers one value
+/// from each of many rows, and rows a multiple of 1 KiB apart keep landing in the same cache sets.
+/// The weight gradient of a 64→64 convolution on 64×64 maps, batch 64, took 324–329 ms with rows
+/// 4,096 apart and 137–158 ms with rows 4,100 apart (`conv_phases` example, results/bench.md). Other
+/// lengths are left as they are: padding costs a copy where the samples' rows could be read in
+/// place, and 56×56's 3,136 gained nothing.
+fn unaliased(columns: usize) -> usize {
+    if columns.is_multiple_of(256) {
+        columns + 4
+    } else {
+        columns
+    }
+}
+
 /// How many threads a group's matrix product may use: all of them when groups alone cannot
 /// occupy the pool, otherwise one (the groups are the parallelism).
 fn product_parallelism(groups: usize) -> Parallelism {
@@ -254,30 +270,33 @@ fn col2im_add(g: &ConvGeometry, col: &[f32], block: &ColumnBlock, dx: &mut [f32]
     }
 }
 
-/// Fills `col` (`[K, group·P]`) from the group's samples.
-fn fill_group_col(g: &ConvGeometry, xs: &[f32], col: &mut [f32], group: usize) {
+/// Fills `col` (`[K, group·P]`, rows `ld` apart) from the group's samples.
+fn fill_group_col(g: &ConvGeometry, xs: &[f32], col: &mut [f32], group: usize, ld: usize) {
     let (in_len, p) = (g.in_channels * g.in_pixels(), g.out_pixels());
     for s in 0..group {
-        let block = ColumnBlock {
-            ld: group * p,
-            offset: s * p,
-        };
+        let block = ColumnBlock { ld, offset: s * p };
         im2col(g, &xs[s * in_len..(s + 1) * in_len], col, &block);
     }
 }
 
 /// Where each `P`-long output row of a group sits in its two layouts: per sample
-/// (`[group, C_out, P]`) and side by side (`[C_out, group·P]`), as (per-sample start,
-/// side-by-side start) pairs.
-fn group_rows(g: &ConvGeometry, group: usize) -> impl Iterator<Item = (usize, usize)> {
+/// (`[group, C_out, P]`) and side by side (`[C_out, group·P]`, rows `ld` apart), as (per-sample
+/// start, side-by-side start) pairs.
+fn group_rows(g: &ConvGeometry, group: usize, ld: usize) -> impl Iterator<Item = (usize, usize)> {
     let (co, p) = (g.out_channels, g.out_pixels());
-    (0..group).flat_map(move |s| (0..co).map(move |c| ((s * co + c) * p, c * group * p + s * p)))
+    (0..group).flat_map(move |s| (0..co).map(move |c| ((s * co + c) * p, c * ld + s * p)))
 }
 
-/// Copies the group's `[C_out, P]` images side by side into `[C_out, group·P]`.
-fn interleave(g: &ConvGeometry, per_sample: &[f32], side_by_side: &mut [f32], group: usize) {
+/// Copies the group's `[C_out, P]` images side by side into `[C_out, group·P]` (rows `ld` apart).
+fn interleave(
+    g: &ConvGeometry,
+    per_sample: &[f32],
+    side_by_side: &mut [f32],
+    group: usize,
+    ld: usize,
+) {
     let p = g.out_pixels();
-    for (from, to) in group_rows(g, group) {
+    for (from, to) in group_rows(g, group, ld) {
         side_by_side[to..][..p].copy_from_slice(&per_sample[from..][..p]);
     }
 }
@@ -285,7 +304,7 @@ fn interleave(g: &ConvGeometry, per_sample: &[f32], side_by_side: &mut [f32], gr
 /// The inverse of [`interleave`].
 fn deinterleave(g: &ConvGeometry, side_by_side: &[f32], per_sample: &mut [f32], group: usize) {
     let p = g.out_pixels();
-    for (to, from) in group_rows(g, group) {
+    for (to, from) in group_rows(g, group, group * p) {
         per_sample[to..][..p].copy_from_slice(&side_by_side[from..][..p]);
     }
 }
@@ -375,7 +394,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
                     Mat::rows(xs, p)
                 } else {
                     col.resize(k * n * p, 0.0);
-                    fill_group_col(g, xs, col, n);
+                    fill_group_col(g, xs, col, n, n * p);
                     Mat::rows(col, n * p)
                 };
                 let product = |dst: &mut [f32]| {
@@ -415,7 +434,7 @@ pub fn backward_input(g: &ConvGeometry, weight: &[f32], dy: &[f32], dx: &mut [f3
                     Mat::rows(dys, p)
                 } else {
                     wide.resize(co * n * p, 0.0);
-                    interleave(g, dys, wide, n);
+                    interleave(g, dys, wide, n, n * p);
                     Mat::rows(wide, n * p)
                 };
                 if g.is_pointwise() && n == 1 {
@@ -468,26 +487,28 @@ pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], dweight: &mut [f
         .for_each(|(partial, (xs, dys))| {
             with_scratch(|col, wide| {
                 let n = xs.len() / in_len;
-                let lhs: &[f32] = if n == 1 {
+                let ld = unaliased(n * p);
+                let lhs: &[f32] = if ld == p {
                     dys
                 } else {
-                    wide.resize(co * n * p, 0.0);
-                    interleave(g, dys, wide, n);
+                    wide.resize(co * ld, 0.0);
+                    interleave(g, dys, wide, n, ld);
                     wide
                 };
-                let rhs: &[f32] = if g.is_pointwise() && n == 1 {
+                let rhs: &[f32] = if g.is_pointwise() && ld == p {
                     xs
                 } else {
-                    col.resize(k * n * p, 0.0);
-                    fill_group_col(g, xs, col, n);
+                    col.resize(k * ld, 0.0);
+                    fill_group_col(g, xs, col, n, ld);
                     col
                 };
                 // Summed over pixels, which are contiguous in both operands: gemm packs them
-                // slowly, which matters when few output channels share each packed column.
+                // slowly, which matters when few output channels share each packed column (and
+                // more so with rows 1 KiB multiples apart: `unaliased`).
                 if co < GEMM_WEIGHT_GRADIENT_MIN_CHANNELS {
-                    dot_products([co, k, n * p], (lhs, n * p), (rhs, n * p), partial);
+                    dot_products([co, k, n * p], (lhs, ld), (rhs, ld), partial);
                 } else {
-                    let (lhs, rhs) = (Mat::rows(lhs, n * p), Mat::transposed(rhs, n * p));
+                    let (lhs, rhs) = (Mat::rows(lhs, ld), Mat::transposed(rhs, ld));
                     matmul([co, k, n * p], partial, false, lhs, rhs, parallelism);
                 }
             })

@@ -163,9 +163,17 @@ mod tests {
     /// Shapes that exercise every path of the kernel: one sample per group and several (small
     /// outputs), a partial last group, pointwise kernels, strides, no padding, dilation, 2×2
     /// halving convolutions as in the keys' decoders, no bias as in ResNet, weight gradients
-    /// below and from `GEMM_WEIGHT_GRADIENT_MIN_CHANNELS` output channels.
+    /// below and from `GEMM_WEIGHT_GRADIENT_MIN_CHANNELS` output channels, and weight gradients
+    /// whose rows are padded against cache aliasing (`unaliased`): one sample per group, several
+    /// with the dot-product kernel, and pointwise.
     fn cases() -> Vec<Case> {
         vec![
+            case([2, 3, 48, 48], 32, 3, 1),
+            case([4, 2, 16, 16], 8, 3, 1),
+            Case {
+                bias: false,
+                ..case([2, 4, 48, 48], 32, 1, 1)
+            },
             case([6, 3, 20, 20], 32, 3, 1),
             Case {
                 bias: false,
