@@ -174,10 +174,8 @@ pub struct Table1Result {
     pub privacy: Option<PrivacySpent>,
     /// Wall seconds of the whole experiment.
     pub wall_seconds: f64,
-    /// When the experiment finished (RFC 3339, UTC).
-    pub finished: String,
-    /// The machine it ran on, as [`crate::outputs::machine`] describes it.
-    pub machine: String,
+    /// When the experiment finished, and on which machine.
+    pub made: crate::outputs::Provenance,
 }
 
 /// The arms, in table order.
@@ -275,8 +273,7 @@ pub fn run_table1(
         runs,
         privacy,
         wall_seconds: started.elapsed().as_secs_f64(),
-        finished: archnet_data::fsutil::now_rfc3339(),
-        machine: crate::outputs::machine(),
+        made: crate::outputs::Provenance::now(),
     })
 }
 
@@ -553,11 +550,9 @@ impl Table1Result {
         };
         let mut md = format!("# Table 1 on {} ({} budget)\n\n", s.dataset, s.budget);
         md += &format!(
-            "Made by `{command}`, finished {}, on {} (burn flex backend): {:.0} minutes of training \
-             in all (this invocation ran {:.0} minutes; runs it found finished were reused). Key {} \
-             ({}). ",
-            self.finished,
-            self.machine,
+            "Made by `{command}`, {} (burn flex backend): {:.0} minutes of training in all (this \
+             invocation ran {:.0} minutes; runs it found finished were reused). Key {} ({}). ",
+            self.made,
             self.runs.iter().map(|r| r.seconds).sum::<f64>() / 60.0,
             self.wall_seconds / 60.0,
             self.key_id,

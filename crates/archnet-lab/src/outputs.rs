@@ -22,6 +22,32 @@ pub fn invocation() -> String {
         .join(" ")
 }
 
+/// When and where a result was made, written beside its command in the results file.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Provenance {
+    /// When the run finished (RFC 3339, UTC).
+    pub finished: String,
+    /// The machine it ran on, as [`machine`] describes it.
+    pub machine: String,
+}
+
+impl Provenance {
+    /// This moment on this machine.
+    pub fn now() -> Self {
+        Self {
+            finished: archnet_data::fsutil::now_rfc3339(),
+            machine: machine(),
+        }
+    }
+}
+
+/// `finished <when> on <machine>`.
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "finished {} on {}", self.finished, self.machine)
+    }
+}
+
 /// This machine for a results file: its core count and CPU model (`2 cores of AMD EPYC`),
 /// the CPU named by `/proc/cpuinfo` where there is one, else the architecture.
 pub fn machine() -> String {

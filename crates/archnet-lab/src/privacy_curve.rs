@@ -204,13 +204,10 @@ pub struct CurveReport {
     pub points: Vec<CurvePoint>,
     /// Wall seconds of the whole curve.
     pub seconds: f64,
-    /// When the curve was finished (RFC 3339, UTC); empty in reports older than this field.
+    /// When the curve was finished, and on which machine; empty in reports older than this
+    /// field.
     #[serde(default)]
-    pub finished: String,
-    /// The machine it ran on, as [`crate::outputs::machine`] describes it; empty in reports
-    /// older than this field.
-    #[serde(default)]
-    pub machine: String,
+    pub made: crate::outputs::Provenance,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -384,8 +381,7 @@ pub fn run_curve(
         original_accuracy,
         points,
         seconds: started.elapsed().as_secs_f64(),
-        finished: archnet_data::fsutil::now_rfc3339(),
-        machine: crate::outputs::machine(),
+        made: crate::outputs::Provenance::now(),
     })
 }
 
@@ -709,9 +705,8 @@ impl CurveReport {
         let c = &self.config;
         let mut s = String::new();
         s.push_str(&format!(
-            "Made by `{command}`, finished {} on {} (the ε points took {:.0} min there, summed over the runs that made them; a rerun reuses finished points). `{}`: the publisher's first {} training images, tested on the first {} test images; cnn {} epochs, seeds {:?}; key {} epochs, a code of {} values; {} victims (the last of the publisher's images); known pairs from the training images after the publisher's; δ = {:e}.\n\n",
-            self.finished,
-            self.machine,
+            "Made by `{command}`, {} (the ε points took {:.0} min there, summed over the runs that made them; a rerun reuses finished points). `{}`: the publisher's first {} training images, tested on the first {} test images; cnn {} epochs, seeds {:?}; key {} epochs, a code of {} values; {} victims (the last of the publisher's images); known pairs from the training images after the publisher's; δ = {:e}.\n\n",
+            self.made,
             self.points.iter().map(|p| p.seconds).sum::<f64>() / 60.0,
             c.dataset,
             c.train_images,
