@@ -461,7 +461,7 @@ pub struct Table1Args {
     #[command(flatten)]
     pub common: ExperimentArgs,
     /// quick (minutes, a subset), full (what results/ is made with, the cnn) or resnet (resnet-18
-    /// on every training image, original and ArchNet arms, about 3 hours an arm for CIFAR-10).
+    /// on every training image, original and ArchNet arms, 3.2 hours an arm or more for CIFAR-10).
     #[arg(long, default_value = "quick")]
     pub budget: archnet_lab::experiment::Budget,
     /// Use this key instead of training one.

@@ -29,7 +29,7 @@ pub enum Budget {
     /// What the committed results are made with.
     Full,
     /// The paper's CIFAR-10 setting with a ResNet: resnet-18 on every training image, the
-    /// original and ArchNet arms only, 2 epochs each (about 3 hours an arm on 2 cores).
+    /// original and ArchNet arms only, 2 epochs each (3.2 hours an arm or more on 2 cores).
     Resnet,
 }
 
@@ -118,8 +118,9 @@ impl Table1Settings {
                 Budget::Full if is_cifar => (10_000, 2000, paper_key, key_samples, 10, 2, Some(5)),
                 Budget::Full => (10_000, 2000, paper_key, key_samples, 10, 3, Some(10)),
                 // Every training image for 2 epochs. bench/compare's 14 ciphertexts/s promised an
-                // hour an epoch; the background run (niced, sharing the 2 cores with benchmarks)
-                // took 3.2 hours an arm (results/table1-cifar10-resnet.md).
+                // hour an epoch; the background run, sharing the 2 cores with CI and benchmarks,
+                // took 3.2 hours for the original arm and 5.9 for the ArchNet arm
+                // (results/table1-cifar10.md).
                 Budget::Resnet => (usize::MAX, 10_000, paper_key, key_samples, 2, 1, None),
             };
         let resnet = budget == Budget::Resnet;
